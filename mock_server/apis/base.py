@@ -1,0 +1,128 @@
+"""What an API plugs into the engine: its store, its credential check, its handlers.
+
+The engine (dispatcher) owns HTTP, validation, faults and the journal; an API owns its state and
+behaviour. Handlers receive a validated `ApiRequest` and return an `ApiResponse` (or raise a
+`MockError`); they never see aiohttp.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from mock_server.clock import Clock
+from mock_server.errors import FieldError
+from mock_server.settings import Settings
+from mock_server.spec import Operation
+
+if TYPE_CHECKING:
+    from mock_server.faults import FaultRegistry
+    from mock_server.journal import Journal
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A credential as the request carried it, for the security scheme it was found for."""
+
+    scheme: str  # the securitySchemes name, e.g. "bearerAuth"
+    kind: str  # "bearer" | "basic" | "apikey"
+    value: str
+    password: str | None = None  # for "basic"
+
+
+@dataclass
+class ApiRequest:
+    operation: Operation
+    path_params: dict[str, Any]
+    query: dict[str, Any]
+    headers: Mapping[str, str]
+    body: Any
+    principal: Any
+    base_url: str  # the API's own base URL as this client reached it (e.g. http://127.0.0.1:8080/loke)
+
+
+@dataclass
+class ApiResponse:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+
+class Shared:
+    """State more than one API uses (the Let'sTrade identity and customer store), created once per
+    reset and handed to every API's `create_store`."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, Any] = {}
+
+    def get_or_create(self, name: str, factory: Callable[[], Any]) -> Any:
+        if name not in self._items:
+            self._items[name] = factory()
+        return self._items[name]
+
+
+@dataclass
+class Services:
+    """The running mock's services, shared by every API and the admin API."""
+
+    settings: Settings
+    clock: Clock
+    journal: Journal
+    faults: FaultRegistry
+    shared: Shared
+    rng: random.Random
+    runtimes: dict[str, Any] = field(default_factory=dict)  # slug -> dispatcher.ApiRuntime
+    background: set[Any] = field(default_factory=set)  # asyncio tasks the app awaits at shutdown
+    http: Any = None  # aiohttp.ClientSession for outgoing calls (webhooks, POS callbacks)
+
+
+StoreT = TypeVar("StoreT")
+Handler = Callable[[Services, Any, ApiRequest], "Awaitable[ApiResponse] | ApiResponse"]
+
+
+class ApiDefinition(Generic[StoreT]):
+    """Base class of each API's plug-in. Subclasses set the class attributes and override what
+    they need; the defaults make an API that answers every operation from the spec's examples."""
+
+    slug: str = ""
+    spec_name: str = ""
+    envelope: str = "problem"
+    error_media_type: str = "application/json"
+    journaled: bool = True
+    handlers: Mapping[str, Handler] = {}
+
+    def create_store(self, services: Services) -> StoreT:
+        raise NotImplementedError
+
+    def authenticate(self, services: Services, store: StoreT, credential: Credential) -> Any | None:
+        """The principal a credential stands for, or None when it is not valid here."""
+        return None
+
+    def credentials(self, store: StoreT) -> dict[str, Any]:
+        """Working credentials for `/__admin/credentials`, keyed as DESIGN.md section 2 fixes."""
+        return {}
+
+    fixture_section: str | None = None  # the section of a fixtures file this API loads
+
+    def check_fixtures(self, services: Services, store: StoreT, section: Any) -> list[FieldError]:
+        """Every problem with a fixtures section (record and field named), before anything loads."""
+        return [FieldError(self.fixture_section or self.slug, "this API does not take fixtures yet")]
+
+    def load_fixtures(self, services: Services, store: StoreT, section: Any) -> int:
+        """Load a section that `check_fixtures` accepted; returns how many records were loaded."""
+        return 0
+
+    def admit(self, services: Services, store: StoreT, request: ApiRequest) -> None:
+        """Called after authentication, before the handler: quotas and rate limits raise here."""
+
+    def response_headers(self, services: Services, store: StoreT, principal: Any) -> dict[str, str]:
+        """Headers added to every response of this API (e.g. usage counters)."""
+        return {}
+
+
+def seeded_rng(seed: int, *scope: str) -> random.Random:
+    """A deterministic random source for one purpose: same seed, same values, every run."""
+    return random.Random(":".join([str(seed), *scope]))

@@ -1,0 +1,42 @@
+"""What both Let'sTrade APIs share over HTTP: the sign-in handler and the bearer-token check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mock_server.apis.base import ApiRequest, ApiResponse, Credential, Services
+from mock_server.apis.letstrade.identity import Identity, User
+from mock_server.errors import Unauthorized
+
+
+def identity(services: Services) -> Identity:
+    found: Identity = services.shared.get_or_create("letstrade-identity", lambda: Identity(services.settings.seed))
+    return found
+
+
+def check_bearer(ident: Identity, credential: Credential) -> User | None:
+    if credential.kind != "bearer":
+        return None
+    return ident.user_for_token(credential.value)
+
+
+def sign_in(ident: Identity, request: ApiRequest) -> ApiResponse:
+    body = request.body or {}
+    token = ident.sign_in(str(body.get("email", "")), str(body.get("password", "")))
+    if token is None:
+        raise Unauthorized("Invalid email or password")
+    user = ident.user_for_token(token)
+    assert user is not None
+    return ApiResponse(
+        200, {"success": True, "message": "Signed in successfully", "content": {"token": token, "user": user.public()}}
+    )
+
+
+def credentials(ident: Identity) -> dict[str, Any]:
+    return {
+        "letstrade": {
+            "email": ident.default_user.email,
+            "password": ident.default_password,
+            "token": ident.default_token,
+        }
+    }

@@ -1,0 +1,183 @@
+"""`loyalty-mock`: serve the mock, print its credentials, list the specs' assumptions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from mock_server.settings import CAPILLARY_REGION_RPM, SLUGS, Settings
+
+SPEC_FILES = ("letstrade-pos", "letstrade-pos-provider", "letstrade-channels", "customtrades", "capillary", "loke")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"loyalty-mock: error: {message} (see `loyalty-mock {self.prog.split()[-1]} --help`)\n")
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _non_negative(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
+    return value
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
+def _add_seed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="makes ids, keys and data deterministic (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="loyalty-mock", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="start the mock and serve until interrupted")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0 = any free port)")
+    serve.add_argument(
+        "--api", action="append", choices=SLUGS, metavar="SLUG",
+        help=f"mount only this API (repeatable; default all): {', '.join(SLUGS)}",
+    )
+    _add_seed(serve)
+    serve.add_argument("--pos-callback-url", metavar="URL", help="the POS's append-vouchers endpoint (QR flow)")
+    serve.add_argument("--pos-bill-timeout", type=float, default=1800.0, metavar="SECONDS",
+                       help="an open bill with no finalise after this long fails conformance (default 1800)")
+    serve.add_argument("--fixtures", type=_existing_file, metavar="FILE.yaml", help="records to load at start")
+    serve.add_argument("--customtrades-quota", type=_non_negative, default=50_000, metavar="N",
+                       help="monthly requests per Custom Trades company (default 50000; 0 = unlimited)")
+    serve.add_argument("--capillary-region", choices=sorted(CAPILLARY_REGION_RPM), default="emea",
+                       help="Capillary region whose documented rate limit applies (default emea)")
+    serve.add_argument("--capillary-rpm", type=_non_negative, metavar="N",
+                       help="override the region's requests per minute (0 = unlimited)")
+    serve.add_argument("--seed-customers", type=_non_negative, default=0, metavar="N",
+                       help="fill the first Custom Trades company with N generated customers")
+    serve.add_argument("--strict", action="store_true",
+                       help="check every response against its spec; a mismatch answers 500 and is journaled")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--journal-max-entries", type=_non_negative, default=10_000, metavar="N")
+    serve.add_argument("--journal-max-bytes", type=_non_negative, default=32 * 1024 * 1024, metavar="N")
+
+    credentials = sub.add_parser("credentials", help="print the credentials the mock seeds (as JSON)")
+    _add_seed(credentials)
+    sub.add_parser("assumptions", help="list every x-provenance: assumed item with its spec location")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings(
+        host=args.host,
+        port=args.port,
+        apis=tuple(dict.fromkeys(args.api)) if args.api else SLUGS,
+        seed=args.seed,
+        pos_callback_url=args.pos_callback_url,
+        pos_bill_timeout=args.pos_bill_timeout,
+        fixtures=args.fixtures,
+        customtrades_quota=args.customtrades_quota,
+        capillary_region=args.capillary_region,
+        capillary_rpm=args.capillary_rpm,
+        seed_customers=args.seed_customers,
+        strict=args.strict,
+        log_level=args.log_level,
+        journal_max_entries=args.journal_max_entries,
+        journal_max_bytes=args.journal_max_bytes,
+    )
+
+
+async def _serve(settings: Settings) -> int:
+    from mock_server.app import create_app
+    from mock_server.lifecycle import vendor_runtimes
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        print(f"loyalty-mock: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)
+        return 1
+    port = settings.port
+    for sock in (runner.addresses or []):
+        port = sock[1]
+        break
+    base = f"http://{settings.host}:{port}"
+    from mock_server.app import SERVICES
+
+    runtimes = vendor_runtimes(app[SERVICES])
+    for runtime in runtimes:
+        print(f"{runtime.slug:<20} {base}/{runtime.slug}")
+    if len(runtimes) == 1:
+        print(f"{'(root)':<20} {base}")
+    print(f"{'admin':<20} {base}/__admin", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    return 0
+
+
+def _assumptions() -> int:
+    from mock_server.spec import iter_provenance, load_document
+
+    count = 0
+    for name in SPEC_FILES:
+        document = load_document(name)
+        for pointer, why in iter_provenance(document):
+            print(f"openapi/{name}.yaml#{pointer}\t{' '.join(why.split())}")
+            count += 1
+    print(f"{count} assumed items", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "assumptions":
+        return _assumptions()
+    if args.command == "credentials":
+        from mock_server.app import build_services
+        from mock_server.lifecycle import collect_credentials
+
+        print(json.dumps(collect_credentials(build_services(Settings(seed=args.seed))), indent=2))
+        return 0
+    try:
+        settings = settings_from(args)
+    except ValueError as exc:
+        print(f"loyalty-mock: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(_serve(settings))
+    except KeyboardInterrupt:  # pragma: no cover - a second Ctrl-C while stopping
+        return 130

@@ -1,0 +1,256 @@
+"""The request pipeline of one API: route -> faults -> security -> parameters -> body -> handler
+(or the spec's example) -> response check -> journal. Each stage is a small function from
+`mock_server.validation`; this module is the only one that speaks aiohttp for vendor traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from mock_server import validation
+from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Services
+from mock_server.clock import isoformat
+from mock_server.envelopes import ENVELOPES
+from mock_server.errors import FieldError, MockError, PayloadTooLarge
+from mock_server.journal import redact, redact_headers
+from mock_server.spec import Operation, Router, Spec
+
+log = logging.getLogger("mock_server")
+
+
+def dump_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+
+
+class ApiRuntime:
+    """One mounted API: its definition, compiled spec, route table and (resettable) store."""
+
+    def __init__(self, definition: ApiDefinition[Any], spec: Spec, services: Services) -> None:
+        self.definition = definition
+        self.spec = spec
+        self.services = services
+        self.router = Router(spec.operations)
+        self.envelope = ENVELOPES[definition.envelope]
+        self.store: Any = None
+
+    @property
+    def slug(self) -> str:
+        return self.definition.slug
+
+    def reset_store(self) -> None:
+        self.store = self.definition.create_store(self.services)
+
+    # -- the pipeline ------------------------------------------------------------------------
+    async def handle(self, request: web.Request, path: str, prefix: str) -> web.StreamResponse:
+        started = time.perf_counter()
+        services = self.services
+        op: Operation | None = None
+        raw = b""
+        parsed: Any = None
+        principal: Any = None
+        source = "handler"
+        violations: list[dict[str, Any]] = []
+        try:
+            op, path_params = validation.route(self.router, request.method, path)
+            raw = await self._read_body(request)
+            fault_response = await self._apply_fault(op, raw, request)
+            if fault_response is not None:
+                response, source = fault_response, "fault"
+            else:
+                principal = validation.authenticate(
+                    op,
+                    self.spec.security_schemes,
+                    request.headers,
+                    lambda credential: self.definition.authenticate(services, self.store, credential),
+                )
+                path_values, query, headers = validation.parameters(
+                    op, path_params, _getall(request), request.headers
+                )
+                parsed = validation.body(op, request.headers.get("Content-Type", ""), raw)
+                api_request = ApiRequest(
+                    operation=op,
+                    path_params=path_values,
+                    query=query,
+                    headers=request.headers,
+                    body=parsed,
+                    principal=principal,
+                    base_url=f"{request.scheme}://{request.host}{prefix}",
+                )
+                self.definition.admit(services, self.store, api_request)
+                handler = self.definition.handlers.get(op.operation_id)
+                if handler is None:
+                    response, source = self._example(op), "example"
+                else:
+                    result = handler(services, self.store, api_request)
+                    response = await result if inspect.isawaitable(result) else result
+                if services.settings.strict:
+                    violations = self._check_response(op, response)
+                    if violations:
+                        response = self._violation_response(op, response, violations)
+        except MockError as error:
+            response = ApiResponse(
+                error.status, self.envelope(error), dict(error.headers), self.definition.error_media_type
+            )
+            if services.settings.strict and op is not None and op.response_for(error.status) is not None:
+                violations = self._check_response(op, response)
+        except Exception as exc:  # a mock bug: never hide it, never crash the server
+            log.exception("unhandled error in %s %s", self.slug, op.operation_id if op else path)
+            violations = [{"kind": "server_error", "message": f"{type(exc).__name__}: {exc}"}]
+            response = ApiResponse(
+                500,
+                self.envelope(MockError(f"Internal mock error: {type(exc).__name__}")),
+                media_type=self.definition.error_media_type,
+            )
+        response.headers.update(self.definition.response_headers(services, self.store, principal))
+        payload = self._encode(response)
+        if self.definition.journaled:
+            self._journal(request, path, op, raw, parsed, response, payload, violations, source, started)
+        return web.Response(
+            body=payload,
+            status=response.status,
+            headers=response.headers,
+            content_type=response.media_type if payload is not None else None,
+        )
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        if not request.body_exists:
+            return b""
+        limit = self.services.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(
+                f"The request body is {request.content_length} bytes; at most {limit} bytes are accepted"
+            )
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise PayloadTooLarge(f"The request body is over {limit} bytes; at most {limit} are accepted") from None
+
+    async def _apply_fault(self, op: Operation, raw: bytes, request: web.Request) -> ApiResponse | None:
+        faults = self.services.faults
+        if not faults.list():
+            return None
+        try:
+            document = json.loads(raw) if raw else None
+        except ValueError:
+            document = None
+        fault = faults.pick(self.slug, op.operation_id, document, dict(request.query))
+        if fault is None:
+            return None
+        if fault.latency_ms:
+            await asyncio.sleep(fault.latency_ms / 1000)
+        if fault.status is None:
+            return None
+        body = fault.body
+        if body is None:
+            body = self.envelope(MockError(f"Injected fault {fault.id}", kind="injected_fault"))
+        return ApiResponse(fault.status, body)
+
+    def _example(self, op: Operation) -> ApiResponse:
+        found = op.example_response()
+        if found is None:
+            return ApiResponse(200, None)
+        status, spec = found
+        if spec.media_type is None:
+            return ApiResponse(status, None)
+        return ApiResponse(status, spec.example, media_type=spec.media_type)
+
+    def _check_response(self, op: Operation, response: ApiResponse) -> list[dict[str, Any]]:
+        documented = op.response_for(response.status)
+        if documented is None:
+            return [{"kind": "undocumented_status", "message": f"status {response.status} is not documented"}]
+        if documented.schema is None or response.body is None:
+            if documented.schema is not None and response.body is None:
+                return [{"kind": "response_schema", "message": "the documented body is missing"}]
+            return []
+        return [
+            {"kind": "response_schema", "field": e.field, "message": e.message}
+            for e in documented.schema.errors(response.body)
+        ]
+
+    def _violation_response(
+        self, op: Operation, response: ApiResponse, violations: list[dict[str, Any]]
+    ) -> ApiResponse:
+        log.error("response of %s %s violates its spec: %s", self.slug, op.operation_id, violations)
+        error = MockError(
+            f"Mock bug: the {response.status} response of {op.operation_id} does not match its spec",
+            [FieldError(str(v.get("field", "response")), str(v["message"])) for v in violations],
+            kind="mock_response_violation",
+        )
+        return ApiResponse(500, {**self.envelope(error), "mock_violations": violations})
+
+    def _encode(self, response: ApiResponse) -> bytes | None:
+        if response.body is None:
+            return None
+        if isinstance(response.body, bytes):
+            return response.body
+        if isinstance(response.body, str) and not response.media_type.endswith("json"):
+            return response.body.encode("utf-8")
+        return dump_json(response.body)
+
+    def _journal(
+        self,
+        request: web.Request,
+        path: str,
+        op: Operation | None,
+        raw: bytes,
+        parsed: Any,
+        response: ApiResponse,
+        payload: bytes | None,
+        violations: list[dict[str, Any]],
+        source: str,
+        started: float,
+    ) -> None:
+        services = self.services
+        if parsed is None and raw:
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = raw[:2048].decode("utf-8", errors="replace")
+        response_body = response.body if not isinstance(response.body, bytes) else None
+        services.journal.record(
+            size=len(raw) + (len(payload) if payload else 0) + 512,
+            time=isoformat(services.clock.now()),
+            api=self.slug,
+            operation_id=op.operation_id if op else None,
+            method=request.method,
+            path=path,
+            status=response.status,
+            request={
+                "headers": redact_headers(request.headers),
+                "query": dict(request.query),
+                "body": redact(parsed),
+            },
+            response={"headers": redact_headers(response.headers), "body": redact(response_body)},
+            violations=violations,
+            source=source,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+
+def _getall(request: web.Request) -> Any:
+    query = request.query
+
+    def getall(name: str) -> list[str]:
+        return list(query.getall(name, []))
+
+    return getall
+
+
+def api_subapp(runtime: ApiRuntime, prefix: str, static: Path | None = None) -> web.Application:
+    """The sub-app serving one API under `prefix` (a catch-all: routing is the spec's)."""
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        return await runtime.handle(request, "/" + request.match_info["tail"], prefix)
+
+    app = web.Application()
+    if static is not None:
+        app.router.add_static("/docs-static", static)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app

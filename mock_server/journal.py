@@ -1,0 +1,126 @@
+"""The request journal: every vendor-API request, newest last, bounded by count and by bytes."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+REDACTED = "***"
+SECRET_HEADERS = frozenset(
+    {"authorization", "x-api-key", "cap-api-access-token", "cookie", "proxy-authorization", "x-admin-token"}
+)
+_SECRET_KEY_PARTS = ("password", "secret", "api_key", "apikey", "token", "authorization")
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower().replace("-", "_")
+    return any(part in lowered for part in _SECRET_KEY_PARTS)
+
+
+def redact(value: Any) -> Any:
+    """A copy of a JSON value with every secret-looking field replaced by `***`."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if _is_secret_key(str(k)) and v is not None else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+@dataclass
+class JournalEntry:
+    id: int
+    time: str
+    api: str
+    operation_id: str | None
+    method: str
+    path: str
+    status: int
+    request: dict[str, Any]
+    response: dict[str, Any]
+    violations: list[dict[str, Any]]
+    source: str
+    duration_ms: float
+    size: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": self.time,
+            "api": self.api,
+            "operation_id": self.operation_id,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "request": self.request,
+            "response": self.response,
+            "violations": self.violations,
+            "source": self.source,
+            "duration_ms": self.duration_ms,
+        }
+
+
+class Journal:
+    """Bounded: the oldest entries go first when either limit is passed (0 = no entries kept)."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._entries: deque[JournalEntry] = deque()
+        self._bytes = 0
+        self._ids = itertools.count(1)
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def record(self, *, size: int, **fields: Any) -> JournalEntry:
+        entry = JournalEntry(id=next(self._ids), size=size, **fields)
+        if self.max_entries == 0 or self.max_bytes == 0:
+            self.dropped += 1
+            return entry
+        self._entries.append(entry)
+        self._bytes += size
+        while self._entries and (len(self._entries) > self.max_entries or self._bytes > self.max_bytes):
+            old = self._entries.popleft()
+            self._bytes -= old.size
+            self.dropped += 1
+        return entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+    def reset(self) -> None:
+        self.clear()
+        self._ids = itertools.count(1)
+        self.dropped = 0
+
+    def entries(
+        self,
+        *,
+        api: str | None = None,
+        operation_id: str | None = None,
+        since: int | datetime | None = None,
+    ) -> Iterable[JournalEntry]:
+        for entry in self._entries:
+            if api is not None and entry.api != api:
+                continue
+            if operation_id is not None and entry.operation_id != operation_id:
+                continue
+            if isinstance(since, int) and entry.id <= since:
+                continue
+            if isinstance(since, datetime) and datetime.fromisoformat(entry.time) <= since:
+                continue
+            yield entry

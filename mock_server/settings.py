@@ -1,0 +1,58 @@
+"""Start-up settings of the mock: one frozen dataclass, no module-level state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SLUGS: tuple[str, ...] = ("letstrade-pos", "letstrade-channels", "customtrades", "capillary", "loke")
+CAPILLARY_REGION_RPM: dict[str, int] = {"asia2": 100, "asia1": 600, "emea": 100}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `loyalty-mock serve` can be told. Defaults are the vendors' documented ones."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    apis: tuple[str, ...] = SLUGS
+    seed: int = 0
+    pos_callback_url: str | None = None
+    pos_callback_timeout: float = 5.0
+    pos_bill_timeout: float = 1800.0
+    fixtures: Path | None = None
+    customtrades_quota: int = 50_000
+    capillary_region: str = "emea"
+    capillary_rpm: int | None = None
+    seed_customers: int = 0
+    strict: bool = False
+    log_level: str = "info"
+    journal_max_entries: int = 10_000
+    journal_max_bytes: int = 32 * 1024 * 1024
+    max_body_bytes: int = 1024 * 1024
+    specs_dir: Path | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = [slug for slug in self.apis if slug not in SLUGS]
+        if unknown:
+            raise ValueError(f"unknown API slug(s) {', '.join(unknown)}; expected one of {', '.join(SLUGS)}")
+        if not self.apis:
+            raise ValueError("at least one API must be selected")
+        if self.capillary_region not in CAPILLARY_REGION_RPM:
+            raise ValueError(
+                f"unknown Capillary region {self.capillary_region!r}; expected one of "
+                f"{', '.join(CAPILLARY_REGION_RPM)}"
+            )
+        for name in ("customtrades_quota", "seed_customers", "journal_max_entries", "journal_max_bytes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name.replace('_', '-')} must be 0 or more")
+        if self.capillary_rpm is not None and self.capillary_rpm < 0:
+            raise ValueError("capillary-rpm must be 0 or more")
+
+    @property
+    def effective_capillary_rpm(self) -> int:
+        """Requests per minute per credential; 0 means unlimited."""
+        if self.capillary_rpm is not None:
+            return self.capillary_rpm
+        return CAPILLARY_REGION_RPM[self.capillary_region]

@@ -1,0 +1,251 @@
+"""Request validation in a fixed order — route, security, parameters, body — with every failing
+field collected. Pure functions of the compiled `Operation`; the dispatcher supplies the inputs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from mock_server.apis.base import Credential
+from mock_server.errors import (
+    FieldError,
+    MalformedBody,
+    MethodNotAllowed,
+    NotFound,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from mock_server.spec import Operation, Parameter, Router
+
+# headers OpenAPI says are described elsewhere, never as parameters
+_IGNORED_HEADERS = frozenset({"authorization", "content-type", "accept"})
+
+
+# 1. route -------------------------------------------------------------------------------------
+def route(router: Router, method: str, path: str) -> tuple[Operation, dict[str, str]]:
+    found = router.match(path)
+    if found is None:
+        raise NotFound(f"No operation at {method} {path}: check the path against the API's documented paths")
+    methods, path_params = found
+    op = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
+    if op is None:
+        allowed = ", ".join(sorted(methods))
+        raise MethodNotAllowed(
+            f"{method} is not allowed on {path}; allowed: {allowed}",
+            headers={"Allow": allowed},
+        )
+    return op, path_params
+
+
+# 2. security ----------------------------------------------------------------------------------
+def extract_credential(name: str, scheme: Mapping[str, Any], headers: Mapping[str, str]) -> Credential | None:
+    kind = scheme.get("type")
+    if kind == "apiKey":
+        if scheme.get("in") != "header":
+            return None
+        value = headers.get(str(scheme.get("name", "")))
+        return Credential(name, "apikey", value) if value else None
+    authorization = headers.get("Authorization", "")
+    auth_scheme, _, value = authorization.partition(" ")
+    value = value.strip()
+    wanted = str(scheme.get("scheme", "bearer")).lower() if kind == "http" else "bearer"
+    if auth_scheme.lower() != wanted or not value:
+        return None
+    if wanted == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, sep, password = decoded.partition(":")
+        return Credential(name, "basic", user, password) if sep else None
+    return Credential(name, "bearer", value)
+
+
+def describe_scheme(scheme: Mapping[str, Any]) -> str:
+    if scheme.get("type") == "apiKey":
+        return f"the {scheme.get('name')} header"
+    if scheme.get("type") == "http" and str(scheme.get("scheme", "")).lower() == "basic":
+        return "Authorization: Basic <credentials>"
+    return "Authorization: Bearer <token>"
+
+
+def authenticate(
+    op: Operation,
+    schemes: Mapping[str, Mapping[str, Any]],
+    headers: Mapping[str, str],
+    check: Callable[[Credential], Any | None],
+) -> Any:
+    """The principal for the first security requirement the request satisfies, else 401."""
+    if not op.security:
+        return None
+    presented = False
+    for requirement in op.security:
+        if not requirement:
+            return None
+        principal: Any = None
+        satisfied = True
+        for scheme_name in requirement:
+            credential = extract_credential(scheme_name, schemes.get(scheme_name, {}), headers)
+            if credential is None:
+                satisfied = False
+                break
+            presented = True
+            found = check(credential)
+            if found is None:
+                satisfied = False
+                break
+            principal = principal if principal is not None else found
+        if satisfied:
+            return principal
+    expected = " or ".join(
+        dict.fromkeys(describe_scheme(schemes.get(name, {})) for req in op.security for name in req)
+    )
+    if presented:
+        raise Unauthorized(f"Invalid credentials: the credential sent is not valid here (expected {expected})")
+    raise Unauthorized(f"Missing credentials: send {expected}")
+
+
+# 3. parameters --------------------------------------------------------------------------------
+def _coerce_scalar(kind: str | None, raw: str) -> Any:
+    if kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            return raw
+    if kind == "number":
+        try:
+            value = float(raw)
+        except ValueError:
+            return raw
+        return value if math.isfinite(value) else raw
+    if kind == "boolean":
+        return {"true": True, "false": False}.get(raw, raw)
+    return raw
+
+
+def coerce(param: Parameter, values: list[str]) -> Any:
+    """Query/header/path strings -> the JSON value the parameter's schema describes."""
+    kind = param.json_type
+    if kind == "array":
+        items = param.schema.get("items") or {}
+        item_kind = items.get("type") if isinstance(items.get("type"), str) else None
+        if not param.explode_array and len(values) == 1:
+            values = values[0].split(",")
+        return [_coerce_scalar(item_kind, v) for v in values]
+    return _coerce_scalar(kind, values[-1])
+
+
+def parameters(
+    op: Operation,
+    path_params: Mapping[str, str],
+    query: Callable[[str], list[str]],
+    headers: Mapping[str, str],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Validated (path, query, header) values, defaults filled in; every failing one collected."""
+    out: dict[str, dict[str, Any]] = {"path": {}, "query": {}, "header": {}}
+    errors: list[FieldError] = []
+    for param in op.parameters:
+        if param.location == "header" and param.name.lower() in _IGNORED_HEADERS:
+            continue
+        if param.location == "path":
+            raw = [path_params[param.name]] if param.name in path_params else []
+        elif param.location == "query":
+            raw = query(param.name)
+        elif param.location == "header":
+            value = headers.get(param.name)
+            raw = [value] if value is not None else []
+        else:
+            continue
+        where = f"{param.location}.{param.name}"
+        if not raw:
+            if param.required:
+                errors.append(FieldError(where, "is required but missing"))
+            elif "default" in param.schema:
+                out[param.location][param.name] = param.schema["default"]
+            continue
+        value = coerce(param, raw)
+        errors.extend(param.validator.errors(value, root=where))
+        out[param.location][param.name] = value
+    if errors:
+        raise ValidationFailed("Request parameters are invalid", errors)
+    return out["path"], out["query"], out["header"]
+
+
+# 4. body --------------------------------------------------------------------------------------
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedBody(f"The request body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_float=_finite, parse_constant=_reject_constant
+        )
+    except RecursionError:
+        raise MalformedBody("The request body is nested too deeply to be valid JSON") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedBody(
+            f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            [FieldError("body", f"malformed JSON: {exc.msg}")],
+        ) from None
+    except ValueError as exc:
+        raise MalformedBody(f"The request body is not valid JSON: {exc}", [FieldError("body", str(exc))]) from None
+
+
+def body(op: Operation, content_type: str, raw: bytes) -> Any:
+    """The parsed, schema-checked body (None when the operation takes none)."""
+    if not op.body_media:
+        return None
+    if not raw.strip():
+        if op.body_required:
+            raise ValidationFailed(
+                "A request body is required", [FieldError("body", "is required but missing")]
+            )
+        return None
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    validator = op.body_media.get(media_type)
+    if validator is None:
+        accepted = ", ".join(op.body_media)
+        raise UnsupportedMediaType(
+            f"Content-Type {media_type or '(none)'} is not accepted here; send {accepted}",
+            [FieldError("header.Content-Type", f"expected {accepted}")],
+        )
+    if media_type == "application/x-www-form-urlencoded":
+        try:
+            document: Any = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+        except UnicodeDecodeError:
+            raise MalformedBody("The request body is not valid UTF-8") from None
+    elif media_type.endswith("json"):
+        document = parse_json(raw)
+    else:
+        document = raw
+    errors = validator.errors(document)
+    if errors:
+        raise ValidationFailed("The request body is invalid", errors)
+    return document
