@@ -124,12 +124,27 @@ def _get_docs(services: Services, store: None, request: ApiRequest) -> ApiRespon
     return ApiResponse(200, page, media_type="text/html")
 
 
+def _contributed(slug: str, handler: Handler) -> Handler:
+    def call(services: Services, store: None, request: ApiRequest) -> Any:
+        return handler(services, services.runtimes[slug].store, request)
+
+    return call
+
+
+def _not_mounted(slug: str) -> Handler:
+    def call(services: Services, store: None, request: ApiRequest) -> ApiResponse:
+        raise NotFound(f"the {slug} API is not mounted in this mock (start it with --api {slug})")
+
+    return call
+
+
 class AdminApi(ApiDefinition[None]):
     slug = "__admin"
     spec_name = "admin"
     envelope = "problem"
     error_media_type = "application/problem+json"
     journaled = False
+    example_mode_applies = False
     handlers: dict[str, Handler] = {
         "health": _health,
         "reset": _reset,
@@ -145,6 +160,13 @@ class AdminApi(ApiDefinition[None]):
         "getSpec": _get_spec,
         "getDocs": _get_docs,
     }
+
+    def __init__(self, definitions: dict[str, ApiDefinition[Any]] | None = None, mounted: tuple[str, ...] = ()) -> None:
+        handlers = dict(type(self).handlers)
+        for slug, definition in (definitions or {}).items():
+            for operation_id, handler in definition.admin_handlers.items():
+                handlers[operation_id] = _contributed(slug, handler) if slug in mounted else _not_mounted(slug)
+        self.handlers = handlers
 
     def create_store(self, services: Services) -> None:
         return None

@@ -45,7 +45,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         definition = available[slug]
         spec = build_spec(slug, load_document(definition.spec_name, settings.specs_dir))
         services.runtimes[slug] = ApiRuntime(definition, spec, services)
-    admin = AdminApi()
+    admin = AdminApi(available, settings.apis)
     services.runtimes[admin.slug] = ApiRuntime(
         admin, build_spec(admin.slug, load_document(admin.spec_name, settings.specs_dir)), services
     )

@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fill the first Custom Trades company with N generated customers")
     serve.add_argument("--strict", action="store_true",
                        help="check every response against its spec; a mismatch answers 500 and is journaled")
+    serve.add_argument("--examples-only", action="store_true",
+                       help="answer every operation from its spec examples (no state), like a static mock")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--journal-max-entries", type=_non_negative, default=10_000, metavar="N")
     serve.add_argument("--journal-max-bytes", type=_non_negative, default=32 * 1024 * 1024, metavar="N")
@@ -103,6 +105,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         capillary_rpm=args.capillary_rpm,
         seed_customers=args.seed_customers,
         strict=args.strict,
+        examples_only=args.examples_only,
         log_level=args.log_level,
         journal_max_entries=args.journal_max_entries,
         journal_max_bytes=args.journal_max_bytes,

@@ -38,6 +38,11 @@ class ApiRuntime:
         self.services = services
         self.router = Router(spec.operations)
         self.envelope = ENVELOPES[definition.envelope]
+        self._op_envelopes = {
+            op.operation_id: ENVELOPES[op.raw["x-error-envelope"]]
+            for op in spec.operations
+            if op.raw.get("x-error-envelope") in ENVELOPES
+        }
         self.store: Any = None
 
     @property
@@ -84,7 +89,8 @@ class ApiRuntime:
                     base_url=f"{request.scheme}://{request.host}{prefix}",
                 )
                 self.definition.admit(services, self.store, api_request)
-                handler = self.definition.handlers.get(op.operation_id)
+                examples_only = services.settings.examples_only and self.definition.example_mode_applies
+                handler = None if examples_only else self.definition.handlers.get(op.operation_id)
                 if handler is None:
                     response, source = self._example(op), "example"
                 else:
@@ -95,8 +101,9 @@ class ApiRuntime:
                     if violations:
                         response = self._violation_response(op, response, violations)
         except MockError as error:
+            envelope = self._op_envelopes.get(op.operation_id, self.envelope) if op else self.envelope
             response = ApiResponse(
-                error.status, self.envelope(error), dict(error.headers), self.definition.error_media_type
+                error.status, envelope(error), dict(error.headers), self.definition.error_media_type
             )
             if services.settings.strict and op is not None and op.response_for(error.status) is not None:
                 violations = self._check_response(op, response)

@@ -69,7 +69,23 @@ def problem(error: MockError) -> dict[str, Any]:
     return body
 
 
+_OAUTH_ERRORS = {
+    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
+    "invalid_scope",
+}
+
+
+def rfc6749(error: MockError) -> dict[str, Any]:
+    """OAuth 2.0 token endpoint errors (RFC 6749 section 5.2)."""
+    if error.kind in _OAUTH_ERRORS:
+        kind = error.kind
+    else:
+        kind = "invalid_client" if error.status == 401 else "invalid_request"
+    return {"error": kind, "error_description": _detail(error)}
+
+
 ENVELOPES: dict[str, Envelope] = {
+    "rfc6749": rfc6749,
     "letstrade": letstrade,
     "customtrades": customtrades,
     "capillary": capillary,

@@ -26,6 +26,7 @@ class Settings:
     capillary_rpm: int | None = None
     seed_customers: int = 0
     strict: bool = False
+    examples_only: bool = False
     log_level: str = "info"
     journal_max_entries: int = 10_000
     journal_max_bytes: int = 32 * 1024 * 1024

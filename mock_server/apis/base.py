@@ -92,7 +92,11 @@ class ApiDefinition(Generic[StoreT]):
     envelope: str = "problem"
     error_media_type: str = "application/json"
     journaled: bool = True
+    example_mode_applies: bool = True  # False for the admin API: `--examples-only` never touches it
     handlers: Mapping[str, Handler] = {}
+    # admin operations (operationIds of openapi/admin.yaml) this API serves; they receive this
+    # API's store, and answer 404 when the API is not mounted
+    admin_handlers: Mapping[str, Handler] = {}
 
     def create_store(self, services: Services) -> StoreT:
         raise NotImplementedError

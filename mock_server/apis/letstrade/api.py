@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mock_server.apis.base import ApiRequest, ApiResponse, Credential, Services
+from mock_server.apis.letstrade.customers import CustomerStore
 from mock_server.apis.letstrade.identity import Identity, User
 from mock_server.errors import Unauthorized
 
@@ -40,3 +41,14 @@ def credentials(ident: Identity) -> dict[str, Any]:
             "token": ident.default_token,
         }
     }
+
+
+def customers(services: Services) -> CustomerStore:
+    """The one Let'sTrade customer store both APIs read and write."""
+
+    def make() -> CustomerStore:
+        ident = identity(services)
+        return CustomerStore(ident.new_object_id, client_id=ident.client_id)
+
+    found: CustomerStore = services.shared.get_or_create("letstrade-customers", make)
+    return found

@@ -35,6 +35,7 @@ class Identity:
         self.users: dict[str, User] = {}
         self._by_email: dict[str, str] = {}
         self._tokens: dict[str, str] = {}  # sha256(token) -> user id
+        self.client_id = self.new_object_id()  # the Let'sTrade client (merchant) this mock plays
         self.default_password = "Pw-" + secrets.token_urlsafe(self._rng, 12)
         self.default_user = self.add_user("pos.operator@example.com", self.default_password, "Pat", "Operator")
         self.default_token = self.issue_token(self.default_user)

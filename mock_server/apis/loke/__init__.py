@@ -10,7 +10,7 @@ from typing import Any
 
 from mock_server import secrets
 from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Credential, Handler, Services, seeded_rng
-from mock_server.errors import MockError, Unauthorized, ValidationFailed
+from mock_server.errors import Unauthorized, ValidationFailed
 
 TOKEN_TTL_SECONDS = 3600
 SEEDED_TOKEN_TTL = timedelta(days=365)
@@ -55,10 +55,6 @@ def _basic_client(header: str) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-class OAuthError(MockError):
-    """RFC 6749 errors of the token endpoint."""
-
-
 def _get_token(services: Services, store: LokeStore, request: ApiRequest) -> ApiResponse:
     body = request.body or {}
     client_id, client_secret = body.get("client_id"), body.get("client_secret")
@@ -66,9 +62,9 @@ def _get_token(services: Services, store: LokeStore, request: ApiRequest) -> Api
     if basic is not None:
         client_id, client_secret = basic
     if body.get("grant_type") != "client_credentials":
-        raise ValidationFailed("unsupported_grant_type: only client_credentials is supported")
+        raise ValidationFailed("Only the client_credentials grant is supported", kind="unsupported_grant_type")
     if not (secrets.same(str(client_id or ""), store.client_id) and secrets.same(str(client_secret or ""), store.client_secret)):
-        raise Unauthorized("invalid_client: unknown client or wrong secret")
+        raise Unauthorized("Unknown client or wrong secret", kind="invalid_client")
     token = store.issue_token(services.clock.now() + timedelta(seconds=TOKEN_TTL_SECONDS))
     return ApiResponse(200, {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_TTL_SECONDS})
 
