@@ -18,7 +18,7 @@ from mock_server import validation
 from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Services
 from mock_server.clock import isoformat
 from mock_server.envelopes import ENVELOPES
-from mock_server.errors import FieldError, MockError, PayloadTooLarge
+from mock_server.errors import FieldError, MockError, PayloadTooLarge, ValidationFailed
 from mock_server.journal import redact, redact_headers
 from mock_server.spec import Operation, Router, Spec
 
@@ -75,10 +75,7 @@ class ApiRuntime:
                     request.headers,
                     lambda credential: self.definition.authenticate(services, self.store, credential),
                 )
-                path_values, query, headers = validation.parameters(
-                    op, path_params, _getall(request), request.headers
-                )
-                parsed = validation.body(op, request.headers.get("Content-Type", ""), raw)
+                path_values, query, parsed = self._validate_input(op, path_params, request, raw)
                 api_request = ApiRequest(
                     operation=op,
                     path_params=path_values,
@@ -125,6 +122,26 @@ class ApiRuntime:
             headers=response.headers,
             content_type=response.media_type if payload is not None else None,
         )
+
+    def _validate_input(
+        self, op: Operation, path_params: dict[str, str], request: web.Request, raw: bytes
+    ) -> tuple[dict[str, Any], dict[str, Any], Any]:
+        """Parameters, then body; schema errors of both are reported together."""
+        failures: list[FieldError] = []
+        path_values: dict[str, Any] = {}
+        query: dict[str, Any] = {}
+        parsed: Any = None
+        try:
+            path_values, query, _headers = validation.parameters(op, path_params, _getall(request), request.headers)
+        except ValidationFailed as error:
+            failures.extend(error.fields)
+        try:
+            parsed = validation.body(op, request.headers.get("Content-Type", ""), raw)
+        except ValidationFailed as error:
+            failures.extend(error.fields)
+        if failures:
+            raise ValidationFailed("The request is invalid", failures)
+        return path_values, query, parsed
 
     async def _read_body(self, request: web.Request) -> bytes:
         if not request.body_exists:
