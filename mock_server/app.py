@@ -58,7 +58,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
 
 def _swagger_ui_dir() -> Path | None:
     try:
-        import swagger_ui_bundle  # type: ignore[import-untyped]
+        import swagger_ui_bundle
     except ImportError:  # pragma: no cover - a declared dependency
         return None
     return Path(swagger_ui_bundle.swagger_ui_path)

@@ -61,26 +61,58 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0 = any free port)")
     serve.add_argument(
-        "--api", action="append", choices=SLUGS, metavar="SLUG",
+        "--api",
+        action="append",
+        choices=SLUGS,
+        metavar="SLUG",
         help=f"mount only this API (repeatable; default all): {', '.join(SLUGS)}",
     )
     _add_seed(serve)
     serve.add_argument("--pos-callback-url", metavar="URL", help="the POS's append-vouchers endpoint (QR flow)")
-    serve.add_argument("--pos-bill-timeout", type=float, default=1800.0, metavar="SECONDS",
-                       help="an open bill with no finalise after this long fails conformance (default 1800)")
+    serve.add_argument(
+        "--pos-bill-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="an open bill with no finalise after this long fails conformance (default 1800)",
+    )
     serve.add_argument("--fixtures", type=_existing_file, metavar="FILE.yaml", help="records to load at start")
-    serve.add_argument("--customtrades-quota", type=_non_negative, default=50_000, metavar="N",
-                       help="monthly requests per Custom Trades company (default 50000; 0 = unlimited)")
-    serve.add_argument("--capillary-region", choices=sorted(CAPILLARY_REGION_RPM), default="emea",
-                       help="Capillary region whose documented rate limit applies (default emea)")
-    serve.add_argument("--capillary-rpm", type=_non_negative, metavar="N",
-                       help="override the region's requests per minute (0 = unlimited)")
-    serve.add_argument("--seed-customers", type=_non_negative, default=0, metavar="N",
-                       help="fill the first Custom Trades company with N generated customers")
-    serve.add_argument("--strict", action="store_true",
-                       help="check every response against its spec; a mismatch answers 500 and is journaled")
-    serve.add_argument("--examples-only", action="store_true",
-                       help="answer every operation from its spec examples (no state), like a static mock")
+    serve.add_argument(
+        "--customtrades-quota",
+        type=_non_negative,
+        default=50_000,
+        metavar="N",
+        help="monthly requests per Custom Trades company (default 50000; 0 = unlimited)",
+    )
+    serve.add_argument(
+        "--capillary-region",
+        choices=sorted(CAPILLARY_REGION_RPM),
+        default="emea",
+        help="Capillary region whose documented rate limit applies (default emea)",
+    )
+    serve.add_argument(
+        "--capillary-rpm",
+        type=_non_negative,
+        metavar="N",
+        help="override the region's requests per minute (0 = unlimited)",
+    )
+    serve.add_argument(
+        "--seed-customers",
+        type=_non_negative,
+        default=0,
+        metavar="N",
+        help="fill the first Custom Trades company with N generated customers",
+    )
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        help="check every response against its spec; a mismatch answers 500 and is journaled",
+    )
+    serve.add_argument(
+        "--examples-only",
+        action="store_true",
+        help="answer every operation from its spec examples (no state), like a static mock",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--journal-max-entries", type=_non_negative, default=10_000, metavar="N")
     serve.add_argument("--journal-max-bytes", type=_non_negative, default=32 * 1024 * 1024, metavar="N")
@@ -128,7 +160,7 @@ async def _serve(settings: Settings) -> int:
         print(f"loyalty-mock: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)
         return 1
     port = settings.port
-    for sock in (runner.addresses or []):
+    for sock in runner.addresses or []:
         port = sock[1]
         break
     base = f"http://{settings.host}:{port}"

@@ -19,7 +19,6 @@ from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Servic
 from mock_server.clock import isoformat
 from mock_server.envelopes import ENVELOPES
 from mock_server.errors import FieldError, MockError, PayloadTooLarge, ValidationFailed
-from mock_server.journal import redact, redact_headers
 from mock_server.spec import Operation, Router, Spec
 
 log = logging.getLogger("mock_server")
@@ -99,9 +98,7 @@ class ApiRuntime:
                         response = self._violation_response(op, response, violations)
         except MockError as error:
             envelope = self._op_envelopes.get(op.operation_id, self.envelope) if op else self.envelope
-            response = ApiResponse(
-                error.status, envelope(error), dict(error.headers), self.definition.error_media_type
-            )
+            response = ApiResponse(error.status, envelope(error), dict(error.headers), self.definition.error_media_type)
             if services.settings.strict and op is not None and op.response_for(error.status) is not None:
                 violations = self._check_response(op, response)
         except Exception as exc:  # a mock bug: never hide it, never crash the server
@@ -115,7 +112,7 @@ class ApiRuntime:
         response.headers.update(self.definition.response_headers(services, self.store, principal))
         payload = self._encode(response)
         if self.definition.journaled:
-            self._journal(request, path, op, raw, parsed, response, payload, violations, source, started)
+            self._journal(request, path, op, raw, response, payload, violations, source, started)
         return web.Response(
             body=payload,
             status=response.status,
@@ -224,7 +221,6 @@ class ApiRuntime:
         path: str,
         op: Operation | None,
         raw: bytes,
-        parsed: Any,
         response: ApiResponse,
         payload: bytes | None,
         violations: list[dict[str, Any]],
@@ -232,12 +228,6 @@ class ApiRuntime:
         started: float,
     ) -> None:
         services = self.services
-        if parsed is None and raw:
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                parsed = raw[:2048].decode("utf-8", errors="replace")
-        response_body = response.body if not isinstance(response.body, bytes) else None
         services.journal.record(
             size=len(raw) + (len(payload) if payload else 0) + 512,
             time=isoformat(services.clock.now()),
@@ -246,12 +236,8 @@ class ApiRuntime:
             method=request.method,
             path=path,
             status=response.status,
-            request={
-                "headers": redact_headers(request.headers),
-                "query": dict(request.query),
-                "body": redact(parsed),
-            },
-            response={"headers": redact_headers(response.headers), "body": redact(response_body)},
+            request={"headers": dict(request.headers), "query": dict(request.query), "raw": raw},
+            response={"headers": dict(response.headers), "raw": payload or b""},
             violations=violations,
             source=source,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),

@@ -70,7 +70,11 @@ def problem(error: MockError) -> dict[str, Any]:
 
 
 _OAUTH_ERRORS = {
-    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
     "invalid_scope",
 }
 

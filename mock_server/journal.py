@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 REDACTED = "***"
 SECRET_HEADERS = frozenset(
@@ -34,6 +36,32 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
 
 
+def decode_body(raw: bytes, content_type: str = "") -> Any:
+    """A recorded body as JSON (or a form as a dict) when it is one, else (a prefix of) its text."""
+    if not raw:
+        return None
+    if "x-www-form-urlencoded" in content_type.lower():
+        return dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw[:2048].decode("utf-8", errors="replace")
+
+
+def _shown(part: Mapping[str, Any]) -> dict[str, Any]:
+    shown: dict[str, Any] = {}
+    headers = part.get("headers") or {}
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    for key, value in part.items():
+        if key == "raw":
+            shown["body"] = redact(decode_body(value, content_type))
+        elif key == "headers":
+            shown["headers"] = redact_headers(value)
+        else:
+            shown[key] = redact(value)
+    return shown
+
+
 @dataclass
 class JournalEntry:
     id: int
@@ -51,6 +79,8 @@ class JournalEntry:
     size: int
 
     def as_dict(self) -> dict[str, Any]:
+        """The entry as the admin API shows it: bodies decoded, secrets redacted (done here, at
+        read time, so recording stays cheap on the hot path)."""
         return {
             "id": self.id,
             "time": self.time,
@@ -59,8 +89,8 @@ class JournalEntry:
             "method": self.method,
             "path": self.path,
             "status": self.status,
-            "request": self.request,
-            "response": self.response,
+            "request": _shown(self.request),
+            "response": _shown(self.response),
             "violations": self.violations,
             "source": self.source,
             "duration_ms": self.duration_ms,

@@ -102,9 +102,7 @@ class CompiledSchema:
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self.schema = dict(schema)
-        self._validator = jsonschema_rs.Draft202012Validator(
-            self.schema, validate_formats=True, formats=FORMATS
-        )
+        self._validator = jsonschema_rs.Draft202012Validator(self.schema, validate_formats=True, formats=FORMATS)
 
     def is_valid(self, instance: Any) -> bool:
         try:

@@ -42,8 +42,7 @@ class Settings:
             raise ValueError("at least one API must be selected")
         if self.capillary_region not in CAPILLARY_REGION_RPM:
             raise ValueError(
-                f"unknown Capillary region {self.capillary_region!r}; expected one of "
-                f"{', '.join(CAPILLARY_REGION_RPM)}"
+                f"unknown Capillary region {self.capillary_region!r}; expected one of {', '.join(CAPILLARY_REGION_RPM)}"
             )
         for name in ("customtrades_quota", "seed_customers", "journal_max_entries", "journal_max_bytes"):
             if getattr(self, name) < 0:

@@ -186,7 +186,7 @@ def build_spec(slug: str, document: Mapping[str, Any]) -> Spec:
                 path=path,
                 summary=str(raw.get("summary", "")),
                 provenance=str(raw.get("x-provenance", "")),
-                security=list(raw["security"] if "security" in raw else global_security),
+                security=list(raw.get("security", global_security)),
                 parameters=[_compile_parameter(p) for p in params.values()],
                 body_required=bool(body.get("required", False)),
                 body_media={

@@ -103,9 +103,7 @@ def authenticate(
             principal = principal if principal is not None else found
         if satisfied:
             return principal
-    expected = " or ".join(
-        dict.fromkeys(describe_scheme(schemes.get(name, {})) for req in op.security for name in req)
-    )
+    expected = " or ".join(dict.fromkeys(describe_scheme(schemes.get(name, {})) for req in op.security for name in req))
     if presented:
         raise Unauthorized(f"Invalid credentials: the credential sent is not valid here (expected {expected})")
     raise Unauthorized(f"Missing credentials: send {expected}")
@@ -204,9 +202,7 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedBody(f"The request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_float=_finite, parse_constant=_reject_constant
-        )
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_finite, parse_constant=_reject_constant)
     except RecursionError:
         raise MalformedBody("The request body is nested too deeply to be valid JSON") from None
     except json.JSONDecodeError as exc:
@@ -224,9 +220,7 @@ def body(op: Operation, content_type: str, raw: bytes) -> Any:
         return None
     if not raw.strip():
         if op.body_required:
-            raise ValidationFailed(
-                "A request body is required", [FieldError("body", "is required but missing")]
-            )
+            raise ValidationFailed("A request body is required", [FieldError("body", "is required but missing")])
         return None
     media_type = content_type.split(";", 1)[0].strip().lower()
     validator = op.body_media.get(media_type)

@@ -15,8 +15,9 @@ CLI = [sys.executable, "-m", "mock_server"]
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    proc = subprocess.Popen([*CLI, "serve", "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     urls: dict[str, str] = {}
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
@@ -71,8 +72,7 @@ def test_bad_option_is_a_clear_error() -> None:
     result = subprocess.run([*CLI, "serve", "--api", "nope"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr and "Traceback" not in result.stderr
-    negative = subprocess.run([*CLI, "serve", "--customtrades-quota", "-1"], capture_output=True, text=True,
-                              timeout=60)
+    negative = subprocess.run([*CLI, "serve", "--customtrades-quota", "-1"], capture_output=True, text=True, timeout=60)
     assert negative.returncode == 2 and "expected 0 or more" in negative.stderr
 
 

@@ -39,7 +39,10 @@ def test_credentials_have_the_fixed_keys_and_survive_reset(mock: MockServer) -> 
 
 def test_seeded_credentials_authenticate(mock: MockServer) -> None:
     creds = mock.credentials()
-    for slug, path in [("customtrades", "/v1/customers"), ("loke", f"/organizations/{creds['loke']['organization_id']}/customers")]:
+    for slug, path in [
+        ("customtrades", "/v1/customers"),
+        ("loke", f"/organizations/{creds['loke']['organization_id']}/customers"),
+    ]:
         response = mock.session.get(mock.url(slug, path), headers=auth_headers(slug, creds))
         assert response.status_code == 200, (slug, response.text)
 
@@ -100,9 +103,15 @@ def test_fault_injects_error_for_matching_requests_only(mock: MockServer) -> Non
     creds = mock.credentials()
     headers = auth_headers("customtrades", creds)
     fault = mock.admin(
-        "POST", "/faults",
-        json={"api": "customtrades", "operation_id": "createCustomer", "match": {"/first_name": "Boom"},
-              "status": 503, "times": 1},
+        "POST",
+        "/faults",
+        json={
+            "api": "customtrades",
+            "operation_id": "createCustomer",
+            "match": {"/first_name": "Boom"},
+            "status": 503,
+            "times": 1,
+        },
     )
     assert fault.status_code == 201
     url = mock.url("customtrades", "/v1/customers")
@@ -117,8 +126,9 @@ def test_fault_injects_error_for_matching_requests_only(mock: MockServer) -> Non
 
 def test_fault_latency_and_pattern_match(mock: MockServer) -> None:
     creds = mock.credentials()
-    mock.admin("POST", "/faults", json={"api": "customtrades", "match": {"/search": {"pattern": "^slow"}},
-                                        "latency_ms": 300})
+    mock.admin(
+        "POST", "/faults", json={"api": "customtrades", "match": {"/search": {"pattern": "^slow"}}, "latency_ms": 300}
+    )
     url = mock.url("customtrades", "/v1/customers")
     slow = mock.session.get(url, params={"search": "slowly"}, headers=auth_headers("customtrades", creds))
     fast = mock.session.get(url, params={"search": "quick"}, headers=auth_headers("customtrades", creds))
@@ -152,11 +162,15 @@ def test_body_errors(mock: MockServer) -> None:
     assert bad_json.status_code == 400 and "not valid JSON" in bad_json.json()["error"]
     wrong_type = mock.session.post(url, data=b"first_name=x", headers={**headers, "Content-Type": "text/plain"})
     assert wrong_type.status_code == 415
-    too_big = mock.session.post(url, data=b"{" + b" " * (1024 * 1024) + b"}",
-                                headers={**headers, "Content-Type": "application/json"})
+    too_big = mock.session.post(
+        url, data=b"{" + b" " * (1024 * 1024) + b"}", headers={**headers, "Content-Type": "application/json"}
+    )
     assert too_big.status_code == 413
-    duplicate = mock.session.post(url, data=b'{"first_name":"a","first_name":"b","last_name":"c"}',
-                                  headers={**headers, "Content-Type": "application/json"})
+    duplicate = mock.session.post(
+        url,
+        data=b'{"first_name":"a","first_name":"b","last_name":"c"}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert duplicate.status_code == 400 and "duplicate" in duplicate.json()["error"]
 
 
@@ -176,8 +190,14 @@ def test_every_secured_operation_needs_credentials(mock: MockServer, slug: str, 
 def _wrong(schema: dict[str, Any]) -> Any:
     kind = schema.get("type")
     kind = kind[0] if isinstance(kind, list) else kind
-    return {"string": 12345, "integer": "not-a-number", "number": "not-a-number", "boolean": "maybe",
-            "object": "not-an-object", "array": "not-an-array"}.get(str(kind))
+    return {
+        "string": 12345,
+        "integer": "not-a-number",
+        "number": "not-a-number",
+        "boolean": "maybe",
+        "object": "not-an-object",
+        "array": "not-an-array",
+    }.get(str(kind))
 
 
 def _typed_field(op: Any) -> tuple[str, str, Any] | None:

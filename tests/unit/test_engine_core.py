@@ -60,8 +60,20 @@ def test_isoformat_is_utc_with_z() -> None:
 def test_journal_never_exceeds_its_bounds(sizes: list[int], max_entries: int, max_bytes: int) -> None:
     journal = Journal(max_entries, max_bytes)
     for size in sizes:
-        journal.record(size=size, time="t", api="a", operation_id=None, method="GET", path="/", status=200,
-                       request={}, response={}, violations=[], source="handler", duration_ms=0.0)
+        journal.record(
+            size=size,
+            time="t",
+            api="a",
+            operation_id=None,
+            method="GET",
+            path="/",
+            status=200,
+            request={},
+            response={},
+            violations=[],
+            source="handler",
+            duration_ms=0.0,
+        )
         assert len(journal) <= max_entries
         assert journal.bytes <= max_bytes or len(journal) == 0
     assert journal.dropped + len(journal) == len(sizes)
@@ -69,7 +81,11 @@ def test_journal_never_exceeds_its_bounds(sizes: list[int], max_entries: int, ma
 
 def test_redact_hides_secret_fields_at_any_depth() -> None:
     body = {"email": "a@b.c", "password": "p", "nested": [{"client_secret": "s", "api_key": "k", "x": 1}]}
-    assert redact(body) == {"email": "a@b.c", "password": "***", "nested": [{"client_secret": "***", "api_key": "***", "x": 1}]}
+    assert redact(body) == {
+        "email": "a@b.c",
+        "password": "***",
+        "nested": [{"client_secret": "***", "api_key": "***", "x": 1}],
+    }
 
 
 def test_fault_matching_probability_and_times() -> None:

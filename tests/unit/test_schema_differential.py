@@ -65,7 +65,9 @@ def _agree(schema: dict[str, Any], document: Any) -> None:
 @pytest.mark.parametrize("name,schema", SCHEMAS, ids=[n for n, _ in SCHEMAS])
 @settings(max_examples=25, suppress_health_check=list(HealthCheck), deadline=None)
 @given(data=st.data())
-def test_same_verdicts_on_generated_and_mutated_documents(name: str, schema: dict[str, Any], data: st.DataObject) -> None:
+def test_same_verdicts_on_generated_and_mutated_documents(
+    name: str, schema: dict[str, Any], data: st.DataObject
+) -> None:
     try:
         document = data.draw(from_schema(_clean(schema)), label="valid")
     except Exception:  # a schema hypothesis-jsonschema cannot generate from: mutations only
