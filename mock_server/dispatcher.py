@@ -155,7 +155,7 @@ class ApiRuntime:
 
     async def _apply_fault(self, op: Operation, raw: bytes, request: web.Request) -> ApiResponse | None:
         faults = self.services.faults
-        if not faults.list():
+        if not faults.active:
             return None
         try:
             document = json.loads(raw) if raw else None
@@ -236,8 +236,9 @@ class ApiRuntime:
             method=request.method,
             path=path,
             status=response.status,
-            request={"headers": dict(request.headers), "query": dict(request.query), "raw": raw},
-            response={"headers": dict(response.headers), "raw": payload or b""},
+            # the request's header and query views are immutable: kept as they are, copied on read
+            request={"headers": request.headers, "query": request.query, "raw": raw},
+            response={"headers": response.headers, "raw": payload or b""},
             violations=violations,
             source=source,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),

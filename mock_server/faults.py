@@ -90,6 +90,10 @@ class FaultRegistry:
         self._faults[fault.id] = fault
         return fault
 
+    @property
+    def active(self) -> bool:
+        return bool(self._faults)
+
     def list(self) -> list[Fault]:
         return list(self._faults.values())
 

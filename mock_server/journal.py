@@ -57,6 +57,8 @@ def _shown(part: Mapping[str, Any]) -> dict[str, Any]:
             shown["body"] = redact(decode_body(value, content_type))
         elif key == "headers":
             shown["headers"] = redact_headers(value)
+        elif key == "query":
+            shown["query"] = redact(dict(value))
         else:
             shown[key] = redact(value)
     return shown

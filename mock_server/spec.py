@@ -100,9 +100,11 @@ class Operation:
 
     def example_response(self) -> tuple[int, ResponseSpec] | None:
         """The lowest documented 2xx, which the engine answers with when no handler exists."""
-        for status in sorted(s for s in self.responses if s.isdigit() and s.startswith("2")):
-            return int(status), self.responses[status]
-        return None
+        return self._example
+
+    def __post_init__(self) -> None:
+        success = sorted(s for s in self.responses if s.isdigit() and s.startswith("2"))
+        self._example = (int(success[0]), self.responses[success[0]]) if success else None
 
 
 @dataclass
