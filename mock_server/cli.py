@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from mock_server.errors import MockError
 from mock_server.settings import CAPILLARY_REGION_RPM, SLUGS, Settings
 
 SPEC_FILES = ("letstrade-pos", "letstrade-pos-provider", "letstrade-channels", "customtrades", "capillary", "loke")
@@ -148,7 +149,12 @@ async def _serve(settings: Settings) -> int:
     from mock_server.app import create_app
     from mock_server.lifecycle import vendor_runtimes
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except MockError as error:  # e.g. a fixtures file that names a bad record
+        details = "; ".join(f"{f.field}: {f.message}" for f in error.fields)
+        print(f"loyalty-mock: error: {error.message}{': ' + details if details else ''}", file=sys.stderr)
+        return 2
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

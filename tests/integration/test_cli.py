@@ -96,3 +96,15 @@ def test_assumptions_lists_assumed_items_with_locations() -> None:
     assert len(lines) > 20
     assert all(line.startswith("openapi/") and "#/" in line for line in lines)
     assert any("letstrade-pos.yaml#/paths/~1user~1sign_in/post" in line for line in lines)
+
+
+def test_bad_fixtures_file_is_a_clear_error(tmp_path: object) -> None:
+    from pathlib import Path
+
+    fixtures = Path(str(tmp_path)) / "fixtures.yaml"
+    fixtures.write_text("nonsense-section:\n  customers: []\n", encoding="utf-8")
+    result = subprocess.run(
+        [*CLI, "serve", "--port", "0", "--fixtures", str(fixtures)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "nonsense-section" in result.stderr and "Traceback" not in result.stderr

@@ -254,3 +254,11 @@ def test_swagger_ui_is_served_offline(mock: MockServer) -> None:
     spec = mock.admin("GET", "/specs/capillary")
     assert spec.status_code == 200 and spec.text.startswith("openapi: 3.1")
     assert mock.admin("GET", "/specs/../secrets").status_code == 404
+
+
+def test_fixtures_reject_unknown_sections_and_load_nothing(mock: MockServer) -> None:
+    response = mock.admin("POST", "/fixtures", json={"no-such-api": {"customers": []}})
+    assert response.status_code == 400
+    assert "no-such-api" in response.json()["detail"]
+    not_an_object = mock.admin("POST", "/fixtures", json=["customers"])
+    assert not_an_object.status_code == 400
