@@ -4,13 +4,14 @@ pipeline as the vendor APIs, so its requests are validated too. Never journaled.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from mock_server import lifecycle
+from mock_server import lifecycle, secrets
 from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Handler, Services
 from mock_server.clock import isoformat
-from mock_server.errors import NotFound, ValidationFailed
+from mock_server.errors import NotFound, Unauthorized, ValidationFailed
 from mock_server.spec import specs_dir
 
 SPEC_NAMES = ("letstrade-pos", "letstrade-pos-provider", "letstrade-channels", "customtrades", "capillary", "loke")
@@ -170,3 +171,15 @@ class AdminApi(ApiDefinition[None]):
 
     def create_store(self, services: Services) -> None:
         return None
+
+    def guard(self, services: Services, headers: Mapping[str, str]) -> None:
+        """With `--admin-token`, every admin call needs it (a sandbox shared by several vendors)."""
+        token = services.settings.admin_token
+        if token is None:
+            return
+        sent = headers.get("X-Admin-Token")
+        if sent is None:
+            scheme, _, value = headers.get("Authorization", "").partition(" ")
+            sent = value.strip() if scheme.lower() == "bearer" else None
+        if not secrets.same(sent, token):
+            raise Unauthorized("This mock's admin API needs its token: send X-Admin-Token: <token>")

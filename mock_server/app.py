@@ -92,7 +92,12 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> web.Application:
     settings = settings or Settings()
     services = services or build_services(settings)
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    # aiohttp's own limits sit above ours, so an oversized URL or header gets the vendor's envelope
+    limit = 4 * max(settings.max_url_bytes, settings.max_header_bytes)
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        handler_args={"max_line_size": limit, "max_field_size": limit},
+    )
     app[SERVICES] = services
     app.cleanup_ctx.append(_background)
 

@@ -9,6 +9,7 @@ import errno
 import json
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer every operation from its spec examples (no state), like a static mock",
     )
+    serve.add_argument(
+        "--admin-token", metavar="TOKEN", help="require this token (X-Admin-Token header) on every /__admin call"
+    )
+    serve.add_argument("--tls-cert", type=_existing_file, metavar="PEM", help="serve HTTPS with this certificate")
+    serve.add_argument("--tls-key", type=_existing_file, metavar="PEM", help="the certificate's private key")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--journal-max-entries", type=_non_negative, default=10_000, metavar="N")
     serve.add_argument("--journal-max-bytes", type=_non_negative, default=32 * 1024 * 1024, metavar="N")
@@ -139,6 +145,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         seed_customers=args.seed_customers,
         strict=args.strict,
         examples_only=args.examples_only,
+        admin_token=args.admin_token,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
         log_level=args.log_level,
         journal_max_entries=args.journal_max_entries,
         journal_max_bytes=args.journal_max_bytes,
@@ -157,7 +166,16 @@ async def _serve(settings: Settings) -> int:
         return 2
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    ssl_context = None
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ssl_context.load_cert_chain(settings.tls_cert, settings.tls_key)
+        except (ssl.SSLError, OSError) as exc:
+            await runner.cleanup()
+            print(f"loyalty-mock: error: cannot use the TLS certificate/key: {exc}", file=sys.stderr)
+            return 2
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
     try:
         await site.start()
     except OSError as exc:
@@ -169,7 +187,7 @@ async def _serve(settings: Settings) -> int:
     for sock in runner.addresses or []:
         port = sock[1]
         break
-    base = f"http://{settings.host}:{port}"
+    base = f"{'https' if ssl_context else 'http'}://{settings.host}:{port}"
     from mock_server.app import SERVICES
 
     runtimes = vendor_runtimes(app[SERVICES])

@@ -18,7 +18,15 @@ from mock_server import validation
 from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Services
 from mock_server.clock import isoformat
 from mock_server.envelopes import ENVELOPES
-from mock_server.errors import FieldError, MockError, PayloadTooLarge, ValidationFailed
+from mock_server.errors import (
+    FieldError,
+    HeadersTooLarge,
+    MockError,
+    PayloadTooLarge,
+    RequestTimeout,
+    UriTooLong,
+    ValidationFailed,
+)
 from mock_server.spec import Operation, Router, Spec
 
 log = logging.getLogger("mock_server")
@@ -62,7 +70,9 @@ class ApiRuntime:
         source = "handler"
         violations: list[dict[str, Any]] = []
         try:
+            self._check_sizes(request)
             op, path_params = validation.route(self.router, request.method, path)
+            self.definition.guard(services, request.headers)
             raw = await self._read_body(request)
             fault_response = await self._apply_fault(op, raw, request)
             if fault_response is not None:
@@ -140,6 +150,18 @@ class ApiRuntime:
             raise ValidationFailed("The request is invalid", failures)
         return path_values, query, parsed
 
+    def _check_sizes(self, request: web.Request) -> None:
+        settings = self.services.settings
+        if len(request.raw_path) > settings.max_url_bytes:
+            raise UriTooLong(f"The URL is {len(request.raw_path)} bytes; at most {settings.max_url_bytes} are accepted")
+        for name, value in request.raw_headers:
+            if len(name) + len(value) > settings.max_header_bytes:
+                header = name.decode("latin-1")[:60]
+                raise HeadersTooLarge(
+                    f"Header {header} is over {settings.max_header_bytes} bytes",
+                    [FieldError(f"header.{header}", f"at most {settings.max_header_bytes} bytes")],
+                )
+
     async def _read_body(self, request: web.Request) -> bytes:
         if not request.body_exists:
             return b""
@@ -149,7 +171,11 @@ class ApiRuntime:
                 f"The request body is {request.content_length} bytes; at most {limit} bytes are accepted"
             )
         try:
-            return await request.read()
+            return await asyncio.wait_for(request.read(), self.services.settings.body_timeout)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"The request body did not arrive within {self.services.settings.body_timeout:g} seconds"
+            ) from None
         except web.HTTPRequestEntityTooLarge:
             raise PayloadTooLarge(f"The request body is over {limit} bytes; at most {limit} are accepted") from None
 

@@ -91,6 +91,18 @@ class UnsupportedMediaType(MockError):
     status, kind = 415, "unsupported_media_type"
 
 
+class RequestTimeout(MockError):
+    status, kind = 408, "request_timeout"
+
+
+class UriTooLong(MockError):
+    status, kind = 414, "uri_too_long"
+
+
+class HeadersTooLarge(MockError):
+    status, kind = 431, "headers_too_large"
+
+
 class TooManyRequests(MockError):
     status, kind = 429, "rate_limited"
 

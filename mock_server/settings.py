@@ -31,6 +31,12 @@ class Settings:
     journal_max_entries: int = 10_000
     journal_max_bytes: int = 32 * 1024 * 1024
     max_body_bytes: int = 1024 * 1024
+    body_timeout: float = 30.0  # seconds to receive a whole body (slow senders get a 408)
+    max_url_bytes: int = 16 * 1024
+    max_header_bytes: int = 16 * 1024
+    admin_token: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     specs_dir: Path | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -47,6 +53,8 @@ class Settings:
         for name in ("customtrades_quota", "seed_customers", "journal_max_entries", "journal_max_bytes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name.replace('_', '-')} must be 0 or more")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together")
         if self.capillary_rpm is not None and self.capillary_rpm < 0:
             raise ValueError("capillary-rpm must be 0 or more")
 

@@ -114,6 +114,9 @@ class MockServer:
         return asyncio.run_coroutine_threadsafe(invoke(), self._loop).result(timeout=30)
 
     # admin API
+    def admin_url(self, path: str = "") -> str:
+        return f"{self.base_url}/__admin{path}"
+
     def admin(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return self.session.request(method, f"{self.base_url}/__admin{path}", timeout=30, **kwargs)
 

@@ -101,6 +101,9 @@ class ApiDefinition(Generic[StoreT]):
     def create_store(self, services: Services) -> StoreT:
         raise NotImplementedError
 
+    def guard(self, services: Services, headers: Mapping[str, str]) -> None:
+        """Called before anything else (after routing) for every request: may raise (e.g. 401)."""
+
     def authenticate(self, services: Services, store: StoreT, credential: Credential) -> Any | None:
         """The principal a credential stands for, or None when it is not valid here."""
         return None

@@ -108,3 +108,46 @@ def test_bad_fixtures_file_is_a_clear_error(tmp_path: object) -> None:
     )
     assert result.returncode == 2
     assert "nonsense-section" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serves_https_with_a_given_certificate(tmp_path: object) -> None:
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    folder = Path(str(tmp_path))
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    proc, urls = _start("--api", "loke", "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert urls["admin"].startswith("https://")
+        assert requests.get(urls["admin"] + "/health", timeout=10, verify=str(cert)).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
