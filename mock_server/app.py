@@ -22,6 +22,7 @@ from mock_server.clock import Clock
 from mock_server.dispatcher import ApiRuntime, api_subapp, dump_json
 from mock_server.faults import FaultRegistry
 from mock_server.journal import Journal
+from mock_server.persistence import StateFile
 from mock_server.settings import Settings
 from mock_server.spec import build_spec, load_document
 
@@ -51,8 +52,16 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     )
     for runtime in services.runtimes.values():
         runtime.reset_store()
-    if settings.fixtures is not None:
-        lifecycle.load_fixtures(services, lifecycle.read_fixtures_file(settings.fixtures))
+    saved = None
+    if settings.state_file is not None:
+        services.state_file = StateFile(settings.state_file)
+        saved = services.state_file.load()
+    if saved is not None:
+        lifecycle.restore(services, saved)
+    else:
+        if settings.fixtures is not None:
+            lifecycle.load_fixtures(services, lifecycle.read_fixtures_file(settings.fixtures))
+        lifecycle.persist(services)
     return services
 
 
@@ -87,6 +96,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
     await services.http.close()
+    if services.state_file is not None:
+        services.state_file.close()
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> web.Application:

@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from mock_server.errors import MockError
+from mock_server.persistence import StateFileError
 from mock_server.settings import CAPILLARY_REGION_RPM, SLUGS, Settings
 
 SPEC_FILES = ("letstrade-pos", "letstrade-pos-provider", "letstrade-channels", "customtrades", "capillary", "loke")
@@ -116,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer every operation from its spec examples (no state), like a static mock",
     )
     serve.add_argument(
+        "--state-file",
+        type=Path,
+        metavar="PATH",
+        help="keep all API state in this SQLite file across restarts (default: in memory)",
+    )
+    serve.add_argument(
         "--admin-token", metavar="TOKEN", help="require this token (X-Admin-Token header) on every /__admin call"
     )
     serve.add_argument("--tls-cert", type=_existing_file, metavar="PEM", help="serve HTTPS with this certificate")
@@ -146,6 +153,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         strict=args.strict,
         examples_only=args.examples_only,
         admin_token=args.admin_token,
+        state_file=args.state_file,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         log_level=args.log_level,
@@ -163,6 +171,9 @@ async def _serve(settings: Settings) -> int:
     except MockError as error:  # e.g. a fixtures file that names a bad record
         details = "; ".join(f"{f.field}: {f.message}" for f in error.fields)
         print(f"loyalty-mock: error: {error.message}{': ' + details if details else ''}", file=sys.stderr)
+        return 2
+    except StateFileError as error:
+        print(f"loyalty-mock: error: {error}", file=sys.stderr)
         return 2
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()

@@ -86,6 +86,16 @@ class Clock:
             self._offset = self._frozen_at - self._source()
             self._frozen_at = None
 
+    def state(self) -> dict[str, object]:
+        """What a restart needs to keep the virtual time: the offset or the frozen moment."""
+        return {"offset_seconds": self._offset.total_seconds(), "frozen_at": self._frozen_at}
+
+    def restore(self, state: dict[str, object]) -> None:
+        offset = state.get("offset_seconds", 0.0)
+        frozen = state.get("frozen_at")
+        self._offset = timedelta(seconds=float(offset) if isinstance(offset, int | float) else 0.0)
+        self._frozen_at = frozen if isinstance(frozen, datetime) else None
+
     def reset(self) -> None:
         """Back to real time; pending timers are dropped."""
         self._offset = timedelta(0)

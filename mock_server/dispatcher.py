@@ -30,6 +30,7 @@ from mock_server.errors import (
 from mock_server.spec import Operation, Router, Spec
 
 log = logging.getLogger("mock_server")
+_READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def dump_json(value: Any) -> bytes:
@@ -119,6 +120,8 @@ class ApiRuntime:
                 self.envelope(MockError(f"Internal mock error: {type(exc).__name__}")),
                 media_type=self.definition.error_media_type,
             )
+        if services.state_file is not None and request.method not in _READ_ONLY and response.status < 400:
+            self._persist()
         response.headers.update(self.definition.response_headers(services, self.store, principal))
         payload = self._encode(response)
         if self.definition.journaled:
@@ -129,6 +132,11 @@ class ApiRuntime:
             headers=response.headers,
             content_type=response.media_type if payload is not None else None,
         )
+
+    def _persist(self) -> None:
+        from mock_server.lifecycle import persist  # lifecycle imports this module
+
+        persist(self.services)
 
     def _validate_input(
         self, op: Operation, path_params: dict[str, str], request: web.Request, raw: bytes

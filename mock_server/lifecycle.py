@@ -12,10 +12,40 @@ import yaml
 from mock_server.apis.base import Services, Shared
 from mock_server.dispatcher import ApiRuntime
 from mock_server.errors import FieldError, ValidationFailed
+from mock_server.persistence import Snapshot, StateFileError
 
 
 def vendor_runtimes(services: Services) -> list[ApiRuntime]:
     return [rt for slug, rt in services.runtimes.items() if not slug.startswith("__")]
+
+
+def snapshot(services: Services) -> Snapshot:
+    return Snapshot(
+        seed=services.settings.seed,
+        apis=tuple(services.settings.apis),
+        shared=services.shared,
+        stores={rt.slug: rt.store for rt in vendor_runtimes(services)},
+        clock=services.clock.state(),
+    )
+
+
+def persist(services: Services) -> None:
+    """Write all state to the state file (a no-op without --state-file)."""
+    if services.state_file is not None:
+        services.state_file.save(snapshot(services))
+
+
+def restore(services: Services, saved: Snapshot) -> None:
+    settings = services.settings
+    if saved.seed != settings.seed or tuple(saved.apis) != tuple(settings.apis):
+        raise StateFileError(
+            f"state file {services.state_file.path} was written by a mock with --seed {saved.seed} and APIs "
+            f"{', '.join(saved.apis)}; start with the same options or another --state-file"
+        )
+    services.shared = saved.shared
+    for runtime in vendor_runtimes(services):
+        runtime.store = saved.stores[runtime.slug]
+    services.clock.restore(saved.clock)
 
 
 def reset_all(services: Services) -> None:
@@ -29,6 +59,7 @@ def reset_all(services: Services) -> None:
         runtime.reset_store()
     if services.settings.fixtures is not None:
         load_fixtures(services, read_fixtures_file(services.settings.fixtures))
+    persist(services)
 
 
 def read_fixtures_file(path: Path) -> Any:

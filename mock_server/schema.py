@@ -104,6 +104,10 @@ class CompiledSchema:
         self.schema = dict(schema)
         self._validator = jsonschema_rs.Draft202012Validator(self.schema, validate_formats=True, formats=FORMATS)
 
+    def __reduce__(self) -> tuple[type[CompiledSchema], tuple[dict[str, Any]]]:
+        """Pickled as its schema and compiled again on load (`--state-file` snapshots stores)."""
+        return (CompiledSchema, (self.schema,))
+
     def is_valid(self, instance: Any) -> bool:
         try:
             return bool(self._validator.is_valid(instance))

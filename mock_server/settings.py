@@ -35,6 +35,7 @@ class Settings:
     max_url_bytes: int = 16 * 1024
     max_header_bytes: int = 16 * 1024
     admin_token: str | None = None
+    state_file: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
     specs_dir: Path | None = None

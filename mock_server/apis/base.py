@@ -77,6 +77,7 @@ class Services:
     runtimes: dict[str, Any] = field(default_factory=dict)  # slug -> dispatcher.ApiRuntime
     background: set[Any] = field(default_factory=set)  # asyncio tasks the app awaits at shutdown
     http: Any = None  # aiohttp.ClientSession for outgoing calls (webhooks, POS callbacks)
+    state_file: Any = None  # persistence.StateFile with --state-file
 
 
 StoreT = TypeVar("StoreT")
