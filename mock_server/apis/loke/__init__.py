@@ -1,111 +1,75 @@
-"""LOKE (`loke`)."""
+"""LOKE (`loke`): the event source a CRM integration is tested against.
+
+- OAuth2 client credentials (`POST /auth/token`): one client token reaches every organization that
+  installed the add-on; an organization that did not is answered 403, an unknown one 404.
+- Customers with LOKE's `X-Next-Page` keyset cursor (`paging.py`), points, payments, customer lists.
+- Webhook subscriptions upserted by ref; events (`events.py`, made to happen through
+  `POST /__admin/loke/events`) change the state and are POSTed to every matching subscription,
+  signed (`signing.py`), retried on the virtual clock (`delivery.py`, `outbound.py`), with
+  per-subscription fault modes (delay, duplicate, out of order).
+
+Modules: `store.py` (state), `ids.py`, `paging.py`, `signing.py`, `delivery.py`, `events.py`,
+`views.py`, `fixtures.py`, `seed.py` (pure), `outbound.py` (HTTP out), `handlers.py` (HTTP in).
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from mock_server import secrets
-from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Credential, Handler, Services, seeded_rng
-from mock_server.errors import Unauthorized, ValidationFailed
-
-TOKEN_TTL_SECONDS = 3600
-SEEDED_TOKEN_TTL = timedelta(days=365)
-
-
-@dataclass(frozen=True)
-class Organization:
-    id: str
-    name: str
-    installed: bool
-
-
-@dataclass
-class LokeStore:
-    client_id: str
-    client_secret: str
-    organizations: dict[str, Organization]
-    token_seed: str
-    tokens: dict[str, datetime] = field(default_factory=dict)  # sha256(token) -> expiry
-    seeded_token: str = ""
-    issued: int = 0
-
-    def issue_token(self, expires: datetime) -> str:
-        self.issued += 1
-        token = "loke_" + secrets.sha256_hex(f"{self.token_seed}:{self.issued}")
-        self.tokens[secrets.sha256_hex(token)] = expires
-        return token
-
-    @property
-    def installed(self) -> list[Organization]:
-        return [o for o in self.organizations.values() if o.installed]
-
-
-def _basic_client(header: str) -> tuple[str, str] | None:
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        user, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (user, password) if sep else None
-
-
-def _get_token(services: Services, store: LokeStore, request: ApiRequest) -> ApiResponse:
-    body = request.body or {}
-    client_id, client_secret = body.get("client_id"), body.get("client_secret")
-    basic = _basic_client(request.headers.get("Authorization", ""))
-    if basic is not None:
-        client_id, client_secret = basic
-    if body.get("grant_type") != "client_credentials":
-        raise ValidationFailed("Only the client_credentials grant is supported", kind="unsupported_grant_type")
-    if not (secrets.same(str(client_id or ""), store.client_id) and secrets.same(str(client_secret or ""), store.client_secret)):
-        raise Unauthorized("Unknown client or wrong secret", kind="invalid_client")
-    token = store.issue_token(services.clock.now() + timedelta(seconds=TOKEN_TTL_SECONDS))
-    return ApiResponse(200, {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_TTL_SECONDS})
+from mock_server.apis.base import ApiDefinition, Credential, Handler, Services
+from mock_server.apis.loke import fixtures, seed
+from mock_server.apis.loke import handlers as h
+from mock_server.apis.loke.store import LokeStore
+from mock_server.errors import FieldError
 
 
 class LokeApi(ApiDefinition[LokeStore]):
     slug = "loke"
     spec_name = "loke"
     envelope = "loke"
-    handlers: dict[str, Handler] = {"getToken": _get_token}
+    fixture_section = "loke"
+    handlers: dict[str, Handler] = {
+        "getToken": h.get_token,
+        "listCustomers": h.list_customers,
+        "getCustomer": h.get_customer,
+        "adjustPoints": h.adjust_points,
+        "reversePoints": h.reverse_points,
+        "listWebhooks": h.list_webhooks,
+        "upsertWebhook": h.upsert_webhook,
+        "deleteWebhook": h.delete_webhook,
+        "listPayments": h.list_payments,
+        "listCustomerLists": h.list_customer_lists,
+        "createCustomerList": h.create_customer_list,
+        "getCustomerList": h.get_customer_list,
+        "listCustomerListMembers": h.list_customer_list_members,
+        "addCustomerListMember": h.add_customer_list_member,
+        "removeCustomerListMember": h.remove_customer_list_member,
+    }
+    admin_handlers: dict[str, Handler] = {
+        "emitLokeEvent": h.admin_emit_event,
+        "listLokeDeliveries": h.admin_list_deliveries,
+        "clearLokeDeliveries": h.admin_clear_deliveries,
+        "getLokeWebhookFaults": h.admin_get_faults,
+        "setLokeWebhookFaults": h.admin_set_faults,
+        "clearLokeWebhookFaults": h.admin_clear_faults,
+    }
 
     def create_store(self, services: Services) -> LokeStore:
-        rng = seeded_rng(services.settings.seed, self.slug)
-
-        def org_id() -> str:
-            return "org_" + secrets.token_hex(rng, 8)
-
-        orgs = [
-            Organization(org_id(), "Bean Counter Cafe", True),
-            Organization(org_id(), "Second Cup Roasters", True),
-            Organization(org_id(), "Not Installed Diner", False),
-        ]
-        store = LokeStore(
-            client_id="client_" + secrets.token_hex(rng, 8),
-            client_secret="secret_" + secrets.token_urlsafe(rng, 24),
-            organizations={o.id: o for o in orgs},
-            token_seed=secrets.token_hex(rng, 8),
-        )
-        store.seeded_token = store.issue_token(services.clock.now() + SEEDED_TOKEN_TTL)
+        runtime = services.runtimes.get(self.slug)
+        previous = getattr(runtime, "store", None)
+        if isinstance(previous, LokeStore) and previous.outbound is not None:
+            previous.outbound.close()  # a reset: nothing of the old store may still be sent
+        store = seed.build(services.settings.seed)
+        h.outbound_for(services, store)
         return store
 
     def authenticate(self, services: Services, store: LokeStore, credential: Credential) -> Any | None:
         if credential.kind != "bearer":
             return None
-        expiry = store.tokens.get(secrets.sha256_hex(credential.value))
-        if expiry is None or services.clock.now() >= expiry:
-            return None
-        return store.client_id
+        return store.client_id if store.token_valid(credential.value, services.clock.now()) else None
 
     def credentials(self, store: LokeStore) -> dict[str, Any]:
         installed = store.installed
-        not_installed = [o for o in store.organizations.values() if not o.installed]
         return {
             "loke": {
                 "client_id": store.client_id,
@@ -113,6 +77,12 @@ class LokeApi(ApiDefinition[LokeStore]):
                 "organization_id": installed[0].id,
                 "access_token": store.seeded_token,
                 "second_organization_id": installed[1].id,
-                "not_installed_organization_id": not_installed[0].id,
+                "not_installed_organization_id": store.not_installed[0].id,
             }
         }
+
+    def check_fixtures(self, services: Services, store: LokeStore, section: Any) -> list[FieldError]:
+        return fixtures.check(store, section)
+
+    def load_fixtures(self, services: Services, store: LokeStore, section: Any) -> int:
+        return fixtures.load(store, section, services.clock.now())
