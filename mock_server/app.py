@@ -75,7 +75,12 @@ def _swagger_ui_dir() -> Path | None:
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
-    services.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    # no pool limit: aiohttp's default (100 connections) let 100 hung webhook receivers hold every
+    # slot for their whole timeout, starving other subscribers and the POS callbacks (issue 11);
+    # each caller bounds itself (one delivery in flight per LOKE subscription, a timeout per call)
+    services.http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=30)
+    )
 
     async def tick() -> None:
         while True:
@@ -125,7 +130,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         async def root(request: web.Request) -> web.StreamResponse:
             return await only.handle(request, "/" + request.match_info["tail"], "")
 
-        app.router.add_route("*", "/{tail:.*}", root)
+        app.router.add_route("*", "/{tail:[\\s\\S]*}", root)
     else:
         mounted = ", ".join(f"/{rt.slug}" for rt in vendor)
 
@@ -138,5 +143,5 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             }
             return web.Response(body=dump_json(body), status=404, content_type="application/problem+json")
 
-        app.router.add_route("*", "/{tail:.*}", unknown)
+        app.router.add_route("*", "/{tail:[\\s\\S]*}", unknown)
     return app

@@ -297,5 +297,5 @@ def api_subapp(runtime: ApiRuntime, prefix: str, static: Path | None = None) -> 
     app = web.Application()
     if static is not None:
         app.router.add_static("/docs-static", static)
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", dispatch)
     return app
