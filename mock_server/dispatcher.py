@@ -58,6 +58,7 @@ class ApiRuntime:
         return self.definition.slug
 
     def reset_store(self) -> None:
+        self.store = None  # let the old state go before the new is built (peak memory at a million rows)
         self.store = self.definition.create_store(self.services)
 
     # -- the pipeline ------------------------------------------------------------------------
