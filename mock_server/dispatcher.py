@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from mock_server import validation
 from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Services
-from mock_server.clock import isoformat
 from mock_server.envelopes import ENVELOPES
 from mock_server.errors import (
     FieldError,
@@ -34,7 +34,11 @@ _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def dump_json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    """Compact UTF-8 JSON (orjson; the standard library for what orjson refuses, e.g. huge ints)."""
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
 
 
 class ApiRuntime:
@@ -265,7 +269,7 @@ class ApiRuntime:
         services = self.services
         services.journal.record(
             size=len(raw) + (len(payload) if payload else 0) + 512,
-            time=isoformat(services.clock.now()),
+            time=services.clock.now(),  # formatted when read: keeps the hot path cheap
             api=self.slug,
             operation_id=op.operation_id if op else None,
             method=request.method,

@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from mock_server.clock import isoformat
+
 REDACTED = "***"
 SECRET_HEADERS = frozenset(
     {"authorization", "x-api-key", "cap-api-access-token", "cookie", "proxy-authorization", "x-admin-token"}
@@ -67,7 +69,7 @@ def _shown(part: Mapping[str, Any]) -> dict[str, Any]:
 @dataclass
 class JournalEntry:
     id: int
-    time: str
+    time: datetime | str
     api: str
     operation_id: str | None
     method: str
@@ -85,7 +87,7 @@ class JournalEntry:
         read time, so recording stays cheap on the hot path)."""
         return {
             "id": self.id,
-            "time": self.time,
+            "time": isoformat(self.time) if isinstance(self.time, datetime) else self.time,
             "api": self.api,
             "operation_id": self.operation_id,
             "method": self.method,
@@ -153,6 +155,8 @@ class Journal:
                 continue
             if isinstance(since, int) and entry.id <= since:
                 continue
-            if isinstance(since, datetime) and datetime.fromisoformat(entry.time) <= since:
-                continue
+            if isinstance(since, datetime):
+                moment = entry.time if isinstance(entry.time, datetime) else datetime.fromisoformat(entry.time)
+                if moment <= since:
+                    continue
             yield entry

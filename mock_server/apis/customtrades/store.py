@@ -496,6 +496,7 @@ class UsageMeter:
 
     def __init__(self) -> None:
         self._usage: dict[str, Usage] = {}
+        self._resets: dict[tuple[int, int], str] = {}
 
     def current(self, company_id: str, now: datetime) -> Usage:
         now = now.astimezone(UTC)
@@ -515,10 +516,12 @@ class UsageMeter:
 
     def headers(self, company_id: str, now: datetime, quota: int) -> dict[str, str]:
         usage = self.current(company_id, now)
+        if usage.period not in self._resets:  # formatted once per month, not per request
+            self._resets[usage.period] = isoformat(next_month(now.astimezone(UTC)))
         return {
             "X-Usage-Count": str(usage.count),
             "X-Usage-Limit": str(quota),
-            "X-Usage-Resets": isoformat(next_month(now.astimezone(UTC))),
+            "X-Usage-Resets": self._resets[usage.period],
         }
 
 
