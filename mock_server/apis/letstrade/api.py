@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mock_server.apis.base import ApiRequest, ApiResponse, Credential, Services
-from mock_server.apis.letstrade.customers import CustomerStore
+from mock_server.apis.letstrade.customers import Customer, CustomerStore
 from mock_server.apis.letstrade.identity import Identity, User
 from mock_server.errors import Unauthorized
 
@@ -51,4 +51,22 @@ def customers(services: Services) -> CustomerStore:
         return CustomerStore(ident.new_object_id, client_id=ident.client_id)
 
     found: CustomerStore = services.shared.get_or_create("letstrade-customers", make)
+    return found
+
+
+def default_customer(services: Services) -> Customer:
+    """The seeded Let'sTrade customer (same seed, same customer after every reset): it owns the codes
+    minted without a `user` and the QR-app selections that name nobody (DESIGN.md section 2)."""
+
+    def make() -> Customer:
+        return customers(services).create(
+            services.clock.now(),
+            name="Lerato",
+            surname="Dlamini",
+            email="lerato.dlamini@example.com",
+            cell_number="27710000001",
+            cell_country_code="+27",
+        )
+
+    found: Customer = services.shared.get_or_create("letstrade-default-customer", make)
     return found

@@ -89,6 +89,16 @@ class CustomerStore:
         self._by_id[customer.id] = customer
         return customer
 
+    def create_with_id(self, customer_id: str, now: datetime, **fields: Any) -> Customer:
+        """A new customer with a given id (fixtures); the id, e-mail and cell number must be free
+        (ValueError otherwise, changing nothing)."""
+        if customer_id in self._by_id:
+            raise ValueError(f"customer {customer_id} already exists")
+        customer = Customer(id=customer_id, client_id=self.client_id, created_at=now, updated_at=now)
+        self.update(customer, now, **fields)
+        self._by_id[customer.id] = customer
+        return customer
+
     def update(self, customer: Customer, now: datetime, **fields: Any) -> Customer:
         """Change fields and keep the indexes right (an e-mail or number taken by another
         customer raises ValueError and changes nothing)."""
