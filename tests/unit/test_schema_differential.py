@@ -64,7 +64,7 @@ def _agree(schema: dict[str, Any], document: Any) -> None:
 
 
 @pytest.mark.parametrize("name,schema", SCHEMAS, ids=[n for n, _ in SCHEMAS])
-@settings(max_examples=25, suppress_health_check=list(HealthCheck), deadline=None)
+@settings(max_examples=12, suppress_health_check=list(HealthCheck), deadline=None)
 @given(data=st.data())
 def test_same_verdicts_on_generated_and_mutated_documents(
     name: str, schema: dict[str, Any], data: st.DataObject
