@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     credentials = sub.add_parser("credentials", help="print the credentials the mock seeds (as JSON)")
     _add_seed(credentials)
     sub.add_parser("assumptions", help="list every x-provenance: assumed item with its spec location")
+    conformance = sub.add_parser("conformance", help="print a running mock's POS conformance report")
+    conformance.add_argument("--url", required=True, help="the mock's base URL, e.g. http://127.0.0.1:8080")
+    conformance.add_argument("--format", choices=["text", "json"], default="text", help="output (default text)")
+    conformance.add_argument("--admin-token", metavar="TOKEN", help="the mock's --admin-token, if it has one")
     return parser
 
 
@@ -235,6 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "assumptions":
         return _assumptions()
+    if args.command == "conformance":
+        from mock_server.conformance_cli import run
+
+        return run(args.url, args.format, args.admin_token)
     if args.command == "credentials":
         from mock_server.app import build_services
         from mock_server.lifecycle import collect_credentials

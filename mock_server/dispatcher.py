@@ -225,6 +225,10 @@ class ApiRuntime:
         documented = op.response_for(response.status)
         if documented is None:
             return [{"kind": "undocumented_status", "message": f"status {response.status} is not documented"}]
+        if response.media_type != documented.media_type and documented.media_type is not None and (
+            op.raw.get("responses", {}).get(documented.status, {}).get("content", {}).get(response.media_type)
+        ):
+            return []  # another documented representation (e.g. ?format=html); only the first is compiled
         if documented.schema is None or response.body is None:
             if documented.schema is not None and response.body is None:
                 return [{"kind": "response_schema", "message": "the documented body is missing"}]

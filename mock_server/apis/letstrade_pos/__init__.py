@@ -14,6 +14,7 @@ from mock_server.apis.base import ApiDefinition, Credential, Handler, Services
 from mock_server.apis.letstrade import api as letstrade
 from mock_server.apis.letstrade_pos import fixtures
 from mock_server.apis.letstrade_pos import handlers as pos
+from mock_server.apis.letstrade_pos.conformance.handler import get_conformance
 from mock_server.apis.letstrade_pos.store import PosStore
 from mock_server.errors import FieldError
 
@@ -36,6 +37,7 @@ class LetstradePosApi(ApiDefinition[PosStore]):
         "listPosOrders": pos.list_orders,
         "getPosOrder": pos.get_order,
         "appendBillVouchers": pos.append_bill_vouchers,
+        "getConformance": get_conformance,
     }
 
     def create_store(self, services: Services) -> PosStore:
