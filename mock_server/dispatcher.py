@@ -184,7 +184,10 @@ class ApiRuntime:
                 f"The request body is {request.content_length} bytes; at most {limit} bytes are accepted"
             )
         try:
-            return await asyncio.wait_for(request.read(), self.services.settings.body_timeout)
+            if request.content.is_eof():  # already all here (the usual small body): nothing to wait for
+                return await request.read()
+            async with asyncio.timeout(self.services.settings.body_timeout):
+                return await request.read()
         except TimeoutError:
             raise RequestTimeout(
                 f"The request body did not arrive within {self.services.settings.body_timeout:g} seconds"

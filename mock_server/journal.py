@@ -66,7 +66,7 @@ def _shown(part: Mapping[str, Any]) -> dict[str, Any]:
     return shown
 
 
-@dataclass
+@dataclass(slots=True)
 class JournalEntry:
     id: int
     time: datetime | str
