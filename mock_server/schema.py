@@ -167,6 +167,8 @@ class CompiledSchema:
 def _message(error: Any, missing: bool) -> str:
     if missing:
         return "is required but missing"
+    if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Not) and error.kind.schema in ({}, True):
+        return "is not accepted here; expected this field to be absent"  # `not: {}`: a forbidden field
     text = str(error.message)
     expected = _expectation(error)
     return f"{text}; expected {expected}" if expected else text

@@ -133,3 +133,16 @@ def _walk_nodes(node: Any, pointer: str = "") -> list[tuple[str, dict[str, Any]]
         for index, value in enumerate(node):
             found.extend(_walk_nodes(value, f"{pointer}/{index}"))
     return found
+
+
+@pytest.mark.parametrize("name", ALL_SPECS)
+def test_no_sentence_fragments_parsed_as_keywords(name: str) -> None:
+    """An unquoted `description: a, b: c` inside a YAML flow mapping silently becomes extra keys."""
+    suspicious = []
+    for pointer, node in _walk_nodes(load(name)):
+        if pointer.rsplit("/", 1)[-1] in ("properties", "examples", "example", "paths", "responses", "headers"):
+            continue
+        if "/example" in pointer or not any(k in node for k in ("description", "type", "summary")):
+            continue
+        suspicious += [f"{pointer}: {key!r}" for key in node if isinstance(key, str) and " " in key]
+    assert suspicious == []
