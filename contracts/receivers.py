@@ -335,7 +335,10 @@ class LocalReceiver:
                 return
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="lcs-receiver", daemon=True)
+        # a short poll: shutdown() waits up to one poll interval, and state machines open many receivers
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, name="lcs-receiver", daemon=True
+        )
 
     @property
     def url(self) -> str:

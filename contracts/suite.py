@@ -145,19 +145,24 @@ def case_random(case: Any) -> random.Random:
     return random.Random(hashlib.sha256(key.encode()).hexdigest())
 
 
-def prepare(ctx: ApiContext, case: Any) -> None:
-    """Point a positive case at things that exist on this target (mutates the case)."""
+def prepare(ctx: ApiContext, case: Any, *, substitute: bool = True) -> None:
+    """Bring a positive case within the spec's prose rules and point it at things that exist on
+    this target (mutates the case). A case a link produced keeps the ids the link gave it
+    (`substitute=False`): schemathesis takes every changed value for a linked one, so swapping
+    in a seeded id would make its checks blame the resource the link's parent created."""
     try:
         if not data.is_positive(case):
             return
-        _prepare_positive(ctx, case)
+        _prepare_positive(ctx, case, substitute)
     finally:
         protect(ctx, case)
 
 
-def _prepare_positive(ctx: ApiContext, case: Any) -> None:
+def _prepare_positive(ctx: ApiContext, case: Any, substitute: bool) -> None:
     rnd = case_random(case)
     data.documented_rules(ctx.slug, case, rnd, lambda channel_id: _channel_type(ctx, channel_id))
+    if not substitute:
+        return
     op = operation_id(case)
     path_params = case.path_parameters
     if ctx.slug == "letstrade-pos" and op in ("getOfferings", "finaliseOfferings") and ctx.admin is not None:
@@ -251,8 +256,8 @@ class Runner:
         self.recorder = recorder
         self.checks: list[CheckFunction] = checks_for(check_env(ctx))
 
-    def call_kwargs(self, case: Any) -> dict[str, Any]:
-        prepare(self.ctx, case)
+    def call_kwargs(self, case: Any, *, substitute: bool = True) -> dict[str, Any]:
+        prepare(self.ctx, case, substitute=substitute)
         return {"base_url": self.ctx.base_url, "session": self.ctx.session, "headers": self.ctx.headers()}
 
     def classify_and_raise(self, group: FailureGroup, case: Any, status: int | None) -> None:

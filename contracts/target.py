@@ -72,12 +72,16 @@ class ApiContext:
         sent = {**self.headers(), **(headers or {})}
         return self.session.request(method, self.url(path), headers=sent, **kwargs)
 
-    def fresh(self) -> None:
+    def fresh(self, *, frozen_at: str | None = None) -> None:
         """Start a test from the seeded state: only the in-process mock is reset (it is this
-        worker's own); a shared mock or a vendor is never reset."""
+        worker's own); a shared mock or a vendor is never reset. With `frozen_at` its clock is
+        also set to that instant and stopped, so every id and timestamp derived from the clock
+        (LOKE's ULIDs, for one) comes out the same when hypothesis replays a run."""
         self.cache.clear()
         if self.in_process and self.admin is not None:
             self.admin.reset()
+            if frozen_at is not None:
+                self.admin.request("POST", "/clock", json={"set": frozen_at, "frozen": True})
 
     def known_secrets(self) -> dict[str, str]:
         return creds_mod.known_secrets(self.creds)

@@ -19,7 +19,7 @@ from mock_server.admin import AdminApi
 from mock_server.apis.base import Services, Shared
 from mock_server.apis.registry import definitions
 from mock_server.clock import Clock
-from mock_server.dispatcher import ApiRuntime, api_subapp, dump_json
+from mock_server.dispatcher import ApiRuntime, Mounts, dump_json, fast_path, mount
 from mock_server.faults import FaultRegistry
 from mock_server.journal import Journal
 from mock_server.persistence import StateFile
@@ -27,6 +27,7 @@ from mock_server.settings import Settings
 from mock_server.spec import build_spec, load_document
 
 SERVICES = web.AppKey("services", Services)
+MOUNTS = web.AppKey("mounts", Mounts)
 TICK_SECONDS = 0.25
 log = logging.getLogger("mock_server")
 
@@ -117,20 +118,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app[SERVICES] = services
     app.cleanup_ctx.append(_background)
 
-    admin_runtime = services.runtimes[AdminApi.slug]
-    admin_app = api_subapp(admin_runtime, "/__admin", static=_swagger_ui_dir())
-    app.add_subapp("/__admin", admin_app)
+    mounts = app[MOUNTS] = Mounts()
+    static = _swagger_ui_dir()
+    if static is not None:
+        app.router.add_static("/__admin/docs-static", static)
+        mounts.routed_prefixes = ("/__admin/docs-static/",)
+    mount(app, mounts, services.runtimes[AdminApi.slug], "/__admin")
     vendor = lifecycle.vendor_runtimes(services)
     for runtime in vendor:
-        app.add_subapp(f"/{runtime.slug}", api_subapp(runtime, f"/{runtime.slug}"))
+        mount(app, mounts, runtime, f"/{runtime.slug}")
 
     if len(vendor) == 1:
-        only = vendor[0]
-
-        async def root(request: web.Request) -> web.StreamResponse:
-            return await only.handle(request, "/" + request.match_info["tail"], "")
-
-        app.router.add_route("*", "/{tail:[\\s\\S]*}", root)
+        mount(app, mounts, vendor[0], "")
     else:
         mounted = ", ".join(f"/{rt.slug}" for rt in vendor)
 
@@ -145,3 +144,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
         app.router.add_route("*", "/{tail:[\\s\\S]*}", unknown)
     return app
+
+
+async def start_runner(app: web.Application) -> web.AppRunner:
+    """An AppRunner set up for `app`, its server taking the fast path (`dispatcher.fast_path`)
+    to the APIs. Sites are added by the caller."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    server = runner.server
+    assert server is not None
+    server.request_handler = fast_path(app[MOUNTS], server.request_handler)
+    return runner

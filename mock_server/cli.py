@@ -167,7 +167,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 async def _serve(settings: Settings) -> int:
-    from mock_server.app import create_app
+    from mock_server.app import create_app, start_runner
     from mock_server.lifecycle import vendor_runtimes
 
     try:
@@ -179,8 +179,7 @@ async def _serve(settings: Settings) -> int:
     except StateFileError as error:
         print(f"loyalty-mock: error: {error}", file=sys.stderr)
         return 2
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
+    runner = await start_runner(app)
     ssl_context = None
     if settings.tls_cert is not None and settings.tls_key is not None:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -5,18 +5,17 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import time
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from mock_server import validation
-from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Services
+from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Credential, Services
 from mock_server.envelopes import ENVELOPES
 from mock_server.errors import (
     FieldError,
@@ -27,6 +26,7 @@ from mock_server.errors import (
     UriTooLong,
     ValidationFailed,
 )
+from mock_server.journal import JournalEntry
 from mock_server.spec import Operation, Router, Spec
 
 log = logging.getLogger("mock_server")
@@ -56,6 +56,9 @@ class ApiRuntime:
             if op.raw.get("x-error-envelope") in ENVELOPES
         }
         self.store: Any = None
+        self._schemes = validation.compile_schemes(spec.security_schemes)
+        # only an API that overrides response_headers pays for calling it on every response
+        self._adds_headers = type(definition).response_headers is not ApiDefinition.response_headers
 
     @property
     def slug(self) -> str:
@@ -66,30 +69,30 @@ class ApiRuntime:
         self.store = self.definition.create_store(self.services)
 
     # -- the pipeline ------------------------------------------------------------------------
-    async def handle(self, request: web.Request, path: str, prefix: str) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest, path: str, prefix: str) -> web.StreamResponse:
         started = time.perf_counter()
         services = self.services
+        now = services.clock.now()
+        definition = self.definition
         op: Operation | None = None
         raw = b""
-        parsed: Any = None
         principal: Any = None
         source = "handler"
         violations: list[dict[str, Any]] = []
         try:
             self._check_sizes(request)
             op, path_params = validation.route(self.router, request.method, path)
-            self.definition.guard(services, request.headers)
-            raw = await self._read_body(request)
-            fault_response = await self._apply_fault(op, raw, request)
+            definition.guard(services, request.headers)
+            if request.body_exists:
+                raw = await self._read_body(request)
+            fault_response = await self._apply_fault(op, raw, request) if services.faults.active else None
             if fault_response is not None:
                 response, source = fault_response, "fault"
             else:
-                principal = validation.authenticate(
-                    op,
-                    self.spec.security_schemes,
-                    request.headers,
-                    lambda credential: self.definition.authenticate(services, self.store, credential),
-                )
+                if op.security:
+                    principal = validation.authenticate(
+                        op, self._schemes, request.headers, self._principal
+                    )
                 path_values, query, parsed = self._validate_input(op, path_params, request, raw)
                 api_request = ApiRequest(
                     operation=op,
@@ -99,22 +102,23 @@ class ApiRuntime:
                     body=parsed,
                     principal=principal,
                     base_url=f"{request.scheme}://{request.host}{prefix}",
+                    received_at=now,
                 )
-                self.definition.admit(services, self.store, api_request)
-                examples_only = services.settings.examples_only and self.definition.example_mode_applies
-                handler = None if examples_only else self.definition.handlers.get(op.operation_id)
+                definition.admit(services, self.store, api_request)
+                examples_only = services.settings.examples_only and definition.example_mode_applies
+                handler = None if examples_only else definition.handlers.get(op.operation_id)
                 if handler is None:
                     response, source = self._example(op), "example"
                 else:
                     result = handler(services, self.store, api_request)
-                    response = await result if inspect.isawaitable(result) else result
+                    response = result if isinstance(result, ApiResponse) else await result
                 if services.settings.strict:
                     violations = self._check_response(op, response)
                     if violations:
                         response = self._violation_response(op, response, violations)
         except MockError as error:
             envelope = self._op_envelopes.get(op.operation_id, self.envelope) if op else self.envelope
-            response = ApiResponse(error.status, envelope(error), dict(error.headers), self.definition.error_media_type)
+            response = ApiResponse(error.status, envelope(error), dict(error.headers), definition.error_media_type)
             if services.settings.strict and op is not None and op.response_for(error.status) is not None:
                 violations = self._check_response(op, response)
         except Exception as exc:  # a mock bug: never hide it, never crash the server
@@ -123,20 +127,39 @@ class ApiRuntime:
             response = ApiResponse(
                 500,
                 self.envelope(MockError(f"Internal mock error: {type(exc).__name__}")),
-                media_type=self.definition.error_media_type,
+                media_type=definition.error_media_type,
             )
         if services.state_file is not None and request.method not in _READ_ONLY and response.status < 400:
             self._persist()
-        response.headers.update(self.definition.response_headers(services, self.store, principal))
+        headers = response.headers
+        if self._adds_headers:
+            headers.update(definition.response_headers(services, self.store, principal, now))
         payload = self._encode(response)
-        if self.definition.journaled:
-            self._journal(request, path, op, raw, response, payload, violations, source, started)
-        return web.Response(
-            body=payload,
-            status=response.status,
-            headers=response.headers,
-            content_type=response.media_type if payload is not None else None,
-        )
+        if payload is not None:
+            headers["Content-Type"] = response.media_type
+        if definition.journaled:
+            services.journal.append(
+                JournalEntry(
+                    0,
+                    now,  # when the request arrived; formatted when read (keeps the hot path cheap)
+                    self.slug,
+                    op.operation_id if op else None,
+                    request.method,
+                    path,
+                    response.status,
+                    # the request's header and query views are immutable: kept as they are, copied on read
+                    {"headers": request.headers, "query": request.rel_url.raw_query_string, "raw": raw},
+                    {"headers": headers, "raw": payload or b""},
+                    violations,
+                    source,
+                    round((time.perf_counter() - started) * 1000, 3),
+                    len(raw) + (len(payload) if payload else 0) + 512,
+                )
+            )
+        return web.Response(body=payload, status=response.status, headers=headers)
+
+    def _principal(self, credential: Credential) -> Any:
+        return self.definition.authenticate(self.services, self.store, credential)
 
     def _persist(self) -> None:
         from mock_server.lifecycle import persist  # lifecycle imports this module
@@ -144,26 +167,30 @@ class ApiRuntime:
         persist(self.services)
 
     def _validate_input(
-        self, op: Operation, path_params: dict[str, str], request: web.Request, raw: bytes
+        self, op: Operation, path_params: dict[str, str], request: web.BaseRequest, raw: bytes
     ) -> tuple[dict[str, Any], dict[str, Any], Any]:
         """Parameters, then body; schema errors of both are reported together."""
         failures: list[FieldError] = []
         path_values: dict[str, Any] = {}
         query: dict[str, Any] = {}
         parsed: Any = None
-        try:
-            path_values, query, _headers = validation.parameters(op, path_params, _getall(request), request.headers)
-        except ValidationFailed as error:
-            failures.extend(error.fields)
-        try:
-            parsed = validation.body(op, request.headers.get("Content-Type", ""), raw)
-        except ValidationFailed as error:
-            failures.extend(error.fields)
+        if op.parameters:
+            try:
+                path_values, query, _headers = validation.parameters(
+                    op, path_params, _getall(request), request.headers
+                )
+            except ValidationFailed as error:
+                failures.extend(error.fields)
+        if op.body_media:
+            try:
+                parsed = validation.body(op, request.headers.get("Content-Type", ""), raw)
+            except ValidationFailed as error:
+                failures.extend(error.fields)
         if failures:
             raise ValidationFailed("The request is invalid", failures)
         return path_values, query, parsed
 
-    def _check_sizes(self, request: web.Request) -> None:
+    def _check_sizes(self, request: web.BaseRequest) -> None:
         settings = self.services.settings
         if len(request.raw_path) > settings.max_url_bytes:
             raise UriTooLong(f"The URL is {len(request.raw_path)} bytes; at most {settings.max_url_bytes} are accepted")
@@ -175,7 +202,7 @@ class ApiRuntime:
                     [FieldError(f"header.{header}", f"at most {settings.max_header_bytes} bytes")],
                 )
 
-    async def _read_body(self, request: web.Request) -> bytes:
+    async def _read_body(self, request: web.BaseRequest) -> bytes:
         if not request.body_exists:
             return b""
         limit = self.services.settings.max_body_bytes
@@ -195,7 +222,7 @@ class ApiRuntime:
         except web.HTTPRequestEntityTooLarge:
             raise PayloadTooLarge(f"The request body is over {limit} bytes; at most {limit} are accepted") from None
 
-    async def _apply_fault(self, op: Operation, raw: bytes, request: web.Request) -> ApiResponse | None:
+    async def _apply_fault(self, op: Operation, raw: bytes, request: web.BaseRequest) -> ApiResponse | None:
         faults = self.services.faults
         if not faults.active:
             return None
@@ -261,37 +288,8 @@ class ApiRuntime:
             return response.body.encode("utf-8")
         return dump_json(response.body)
 
-    def _journal(
-        self,
-        request: web.Request,
-        path: str,
-        op: Operation | None,
-        raw: bytes,
-        response: ApiResponse,
-        payload: bytes | None,
-        violations: list[dict[str, Any]],
-        source: str,
-        started: float,
-    ) -> None:
-        services = self.services
-        services.journal.record(
-            size=len(raw) + (len(payload) if payload else 0) + 512,
-            time=services.clock.now(),  # formatted when read: keeps the hot path cheap
-            api=self.slug,
-            operation_id=op.operation_id if op else None,
-            method=request.method,
-            path=path,
-            status=response.status,
-            # the request's header and query views are immutable: kept as they are, copied on read
-            request={"headers": request.headers, "query": request.query, "raw": raw},
-            response={"headers": response.headers, "raw": payload or b""},
-            violations=violations,
-            source=source,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
 
-
-def _getall(request: web.Request) -> Any:
+def _getall(request: web.BaseRequest) -> Any:
     query = request.query
 
     def getall(name: str) -> list[str]:
@@ -300,14 +298,56 @@ def _getall(request: web.Request) -> Any:
     return getall
 
 
-def api_subapp(runtime: ApiRuntime, prefix: str, static: Path | None = None) -> web.Application:
-    """The sub-app serving one API under `prefix` (a catch-all: routing is the spec's)."""
+class Mounts:
+    """Which API serves which first path segment (`customtrades` -> its runtime and prefix), the
+    one served at the root too (when a single API is selected), and the paths left to aiohttp's
+    router (the admin's static docs)."""
+
+    def __init__(self) -> None:
+        self.by_segment: dict[str, tuple[ApiRuntime, str]] = {}
+        self.root: ApiRuntime | None = None
+        self.routed_prefixes: tuple[str, ...] = ()
+
+
+def mount(app: web.Application, mounts: Mounts, runtime: ApiRuntime, prefix: str) -> None:
+    """Serve one API under `prefix` ("" = the root) with a catch-all route on `app` itself
+    (routing is the spec's), and record it in `mounts` for the fast path."""
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         return await runtime.handle(request, "/" + request.match_info["tail"], prefix)
 
-    app = web.Application()
-    if static is not None:
-        app.router.add_static("/docs-static", static)
-    app.router.add_route("*", "/{tail:[\\s\\S]*}", dispatch)
-    return app
+    app.router.add_route("*", prefix + "/{tail:[\\s\\S]*}", dispatch)
+    if prefix:
+
+        async def bare_prefix(request: web.Request) -> web.StreamResponse:
+            return await runtime.handle(request, "/", prefix)
+
+        app.router.add_route("*", prefix, bare_prefix)
+        mounts.by_segment[prefix[1:]] = (runtime, prefix)
+    else:
+        mounts.root = runtime
+
+
+RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+def fast_path(mounts: Mounts, routed: RequestHandler) -> RequestHandler:
+    """The server's request handler: the same dispatch the app's routes do, without aiohttp's URL
+    resolution, match info and middleware chain (the mock has none) on every request — about a
+    tenth of a request's cost (issue 11). What the routes would not give an API (the admin's
+    static docs, unknown prefixes with several APIs) and `Expect: 100-continue` requests (the
+    app answers the 100) go to `routed`, the app's own handler."""
+    by_segment, root, routed_prefixes = mounts.by_segment, mounts.root, mounts.routed_prefixes
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        path = request.path
+        if "Expect" not in request.headers and not path.startswith(routed_prefixes):
+            segment, _, rest = path[1:].partition("/")
+            found = by_segment.get(segment)
+            if found is not None:
+                return await found[0].handle(request, "/" + rest, found[1])
+            if root is not None:
+                return await root.handle(request, path, "")
+        return await routed(request)
+
+    return handle

@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from multidict import MultiDict
+
 from mock_server.clock import isoformat
 
 REDACTED = "***"
@@ -60,6 +62,8 @@ def _shown(part: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "headers":
             shown["headers"] = redact_headers(value)
         elif key == "query":
+            if isinstance(value, str):  # the raw query string, as the hot path keeps it
+                value = MultiDict(parse_qsl(value, keep_blank_values=True))
             shown["query"] = redact(dict(value))
         else:
             shown[key] = redact(value)
@@ -120,12 +124,16 @@ class Journal:
         return self._bytes
 
     def record(self, *, size: int, **fields: Any) -> JournalEntry:
-        entry = JournalEntry(id=next(self._ids), size=size, **fields)
+        return self.append(JournalEntry(id=0, size=size, **fields))
+
+    def append(self, entry: JournalEntry) -> JournalEntry:
+        """Keep `entry` (numbered here), dropping the oldest past either bound."""
+        entry.id = next(self._ids)
         if self.max_entries == 0 or self.max_bytes == 0:
             self.dropped += 1
             return entry
         self._entries.append(entry)
-        self._bytes += size
+        self._bytes += entry.size
         while self._entries and (len(self._entries) > self.max_entries or self._bytes > self.max_bytes):
             old = self._entries.popleft()
             self._bytes -= old.size

@@ -53,14 +53,16 @@ class Parameter:
     schema: dict[str, Any]
     validator: CompiledSchema
     explode_array: bool
+    json_type: str | None = field(init=False)  # derived once: read on every request
+    where: str = field(init=False)  # `query.page`: the field name errors report
 
-    @property
-    def json_type(self) -> str | None:
+    def __post_init__(self) -> None:
         kind = self.schema.get("type")
         if isinstance(kind, list):
             kinds = [k for k in kind if k != "null"]
-            return kinds[0] if kinds else None
-        return kind if isinstance(kind, str) else None
+            kind = kinds[0] if kinds else None
+        object.__setattr__(self, "json_type", kind if isinstance(kind, str) else None)
+        object.__setattr__(self, "where", f"{self.location}.{self.name}")
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,9 @@ class Router:
             target = templated if _PARAM.search(op.path) else self._literal
             target.setdefault(op.path, {})[op.method] = op
         ordered = sorted(templated, key=lambda p: (-len(_PARAM.sub("", p)), p))
-        self._templated = [(self._compile(path), templated[path]) for path in ordered]
+        self._templated = [
+            (self._compile(path), templated[path], {_group(n): n for n in _PARAM.findall(path)}) for path in ordered
+        ]
 
     @staticmethod
     def _compile(template: str) -> re.Pattern[str]:
@@ -230,19 +234,15 @@ class Router:
         methods = self._literal.get(path)
         if methods is not None:
             return methods, {}
-        for regex, methods in self._templated:
+        for regex, methods, names in self._templated:
             found = regex.match(path)
             if found:
-                return methods, {_ungroup(k): v for k, v in found.groupdict().items()}
+                return methods, {names[k]: v for k, v in found.groupdict().items()}
         return None
 
 
 def _group(name: str) -> str:
     return "p_" + "".join(c if c.isalnum() else f"_{ord(c):x}_" for c in name)
-
-
-def _ungroup(group: str) -> str:
-    return re.sub(r"_([0-9a-f]+)_", lambda m: chr(int(m.group(1), 16)), group[2:])
 
 
 def iter_provenance(document: Mapping[str, Any], value: str = "assumed") -> Iterator[tuple[str, str]]:

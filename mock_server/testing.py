@@ -20,7 +20,7 @@ import requests
 from aiohttp import web
 
 from mock_server.apis.base import Services
-from mock_server.app import SERVICES, create_app
+from mock_server.app import SERVICES, create_app, start_runner
 from mock_server.settings import Settings
 
 
@@ -43,8 +43,7 @@ class MockServer:
 
         async def boot() -> None:
             self._app = create_app(self.settings)
-            self._runner = web.AppRunner(self._app, handle_signals=False, access_log=None)
-            await self._runner.setup()
+            self._runner = await start_runner(self._app)
             site = web.TCPSite(self._runner, self.host, 0)
             await site.start()
             address = self._runner.addresses[0]

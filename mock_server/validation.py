@@ -8,7 +8,7 @@ import binascii
 import json
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from mock_server.apis.base import Credential
@@ -44,40 +44,54 @@ def route(router: Router, method: str, path: str) -> tuple[Operation, dict[str, 
 
 
 # 2. security ----------------------------------------------------------------------------------
-def extract_credential(name: str, scheme: Mapping[str, Any], headers: Mapping[str, str]) -> Credential | None:
+class Scheme(NamedTuple):
+    """A securitySchemes entry reduced to what finding its credential needs (built once per spec)."""
+
+    name: str
+    header: str  # the header carrying it ("" when it is carried elsewhere: never found)
+    kind: str  # "apikey" | "bearer" | "basic"
+    described: str  # how a 401 names it
+
+
+def compile_schemes(schemes: Mapping[str, Mapping[str, Any]]) -> dict[str, Scheme]:
+    return {name: compile_scheme(name, scheme) for name, scheme in schemes.items()}
+
+
+def compile_scheme(name: str, scheme: Mapping[str, Any]) -> Scheme:
     kind = scheme.get("type")
     if kind == "apiKey":
-        if scheme.get("in") != "header":
-            return None
-        value = headers.get(str(scheme.get("name", "")))
-        return Credential(name, "apikey", value) if value else None
-    authorization = headers.get("Authorization", "")
-    auth_scheme, _, value = authorization.partition(" ")
-    value = value.strip()
+        header = str(scheme.get("name", "")) if scheme.get("in") == "header" else ""
+        return Scheme(name, header, "apikey", f"the {scheme.get('name')} header")
     wanted = str(scheme.get("scheme", "bearer")).lower() if kind == "http" else "bearer"
-    if auth_scheme.lower() != wanted or not value:
+    described = "Authorization: Basic <credentials>" if wanted == "basic" else "Authorization: Bearer <token>"
+    return Scheme(name, "Authorization", wanted, described)
+
+
+def extract_credential(scheme: Scheme, headers: Mapping[str, str]) -> Credential | None:
+    if not scheme.header:
         return None
-    if wanted == "basic":
+    value = headers.get(scheme.header)
+    if not value:
+        return None
+    if scheme.kind == "apikey":
+        return Credential(scheme.name, "apikey", value)
+    auth_scheme, _, value = value.partition(" ")
+    value = value.strip()
+    if auth_scheme.lower() != scheme.kind or not value:
+        return None
+    if scheme.kind == "basic":
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             return None
         user, sep, password = decoded.partition(":")
-        return Credential(name, "basic", user, password) if sep else None
-    return Credential(name, "bearer", value)
-
-
-def describe_scheme(scheme: Mapping[str, Any]) -> str:
-    if scheme.get("type") == "apiKey":
-        return f"the {scheme.get('name')} header"
-    if scheme.get("type") == "http" and str(scheme.get("scheme", "")).lower() == "basic":
-        return "Authorization: Basic <credentials>"
-    return "Authorization: Bearer <token>"
+        return Credential(scheme.name, "basic", user, password) if sep else None
+    return Credential(scheme.name, "bearer", value)
 
 
 def authenticate(
     op: Operation,
-    schemes: Mapping[str, Mapping[str, Any]],
+    schemes: Mapping[str, Scheme],
     headers: Mapping[str, str],
     check: Callable[[Credential], Any | None],
 ) -> Any:
@@ -91,7 +105,8 @@ def authenticate(
         principal: Any = None
         satisfied = True
         for scheme_name in requirement:
-            credential = extract_credential(scheme_name, schemes.get(scheme_name, {}), headers)
+            scheme = schemes.get(scheme_name)
+            credential = extract_credential(scheme, headers) if scheme is not None else None
             if credential is None:
                 satisfied = False
                 break
@@ -103,7 +118,9 @@ def authenticate(
             principal = principal if principal is not None else found
         if satisfied:
             return principal
-    expected = " or ".join(dict.fromkeys(describe_scheme(schemes.get(name, {})) for req in op.security for name in req))
+    expected = " or ".join(
+        dict.fromkeys(schemes[name].described if name in schemes else name for req in op.security for name in req)
+    )
     if presented:
         raise Unauthorized(f"Invalid credentials: the credential sent is not valid here (expected {expected})")
     raise Unauthorized(f"Missing credentials: send {expected}")
@@ -149,27 +166,28 @@ def parameters(
     out: dict[str, dict[str, Any]] = {"path": {}, "query": {}, "header": {}}
     errors: list[FieldError] = []
     for param in op.parameters:
-        if param.location == "header" and param.name.lower() in _IGNORED_HEADERS:
-            continue
-        if param.location == "path":
+        location = param.location
+        if location == "path":
             raw = [path_params[param.name]] if param.name in path_params else []
-        elif param.location == "query":
+        elif location == "query":
             raw = query(param.name)
-        elif param.location == "header":
+        elif location == "header":
+            if param.name.lower() in _IGNORED_HEADERS:
+                continue
             value = headers.get(param.name)
             raw = [value] if value is not None else []
         else:
             continue
-        where = f"{param.location}.{param.name}"
         if not raw:
             if param.required:
-                errors.append(FieldError(where, "is required but missing"))
+                errors.append(FieldError(param.where, "is required but missing"))
             elif "default" in param.schema:
-                out[param.location][param.name] = param.schema["default"]
+                out[location][param.name] = param.schema["default"]
             continue
         value = coerce(param, raw)
-        errors.extend(param.validator.errors(value, root=where))
-        out[param.location][param.name] = value
+        if not param.validator.is_valid(value):
+            errors.extend(param.validator.errors(value, root=param.where))
+        out[location][param.name] = value
     if errors:
         raise ValidationFailed("Request parameters are invalid", errors)
     return out["path"], out["query"], out["header"]

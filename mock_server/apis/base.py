@@ -10,7 +10,8 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from mock_server.clock import Clock
 from mock_server.errors import FieldError
@@ -22,8 +23,7 @@ if TYPE_CHECKING:
     from mock_server.journal import Journal
 
 
-@dataclass(frozen=True)
-class Credential:
+class Credential(NamedTuple):  # a tuple: built on every authenticated request
     """A credential as the request carried it, for the security scheme it was found for."""
 
     scheme: str  # the securitySchemes name, e.g. "bearerAuth"
@@ -32,7 +32,7 @@ class Credential:
     password: str | None = None  # for "basic"
 
 
-@dataclass
+@dataclass(slots=True)
 class ApiRequest:
     operation: Operation
     path_params: dict[str, Any]
@@ -41,6 +41,7 @@ class ApiRequest:
     body: Any
     principal: Any
     base_url: str  # the API's own base URL as this client reached it (e.g. http://127.0.0.1:8080/loke)
+    received_at: datetime  # the virtual clock when the request arrived (read once per request)
 
 
 @dataclass
@@ -126,7 +127,7 @@ class ApiDefinition(Generic[StoreT]):
     def admit(self, services: Services, store: StoreT, request: ApiRequest) -> None:
         """Called after authentication, before the handler: quotas and rate limits raise here."""
 
-    def response_headers(self, services: Services, store: StoreT, principal: Any) -> dict[str, str]:
+    def response_headers(self, services: Services, store: StoreT, principal: Any, now: datetime) -> dict[str, str]:
         """Headers added to every response of this API (e.g. usage counters)."""
         return {}
 

@@ -367,6 +367,28 @@ def test_cell_number_finds_or_creates_the_customer_letstrade_channels_reads(mock
     assert pos.order(content(pos.offerings(again))["order_id"])["user_id"] == user_id
 
 
+def test_an_email_that_is_another_customers_is_a_409_conflict_and_creates_no_one(mock: MockServer) -> None:
+    """Found by the thorough contract run (issue 11): a schema-valid basket whose user e-mail
+    belongs to another stored customer was refused 400, which tells a POS its request is
+    malformed; it is a conflict with stored state (409), and nothing is created."""
+    pos = Pos(mock)
+    first = offerings_body(
+        [product("A", "10.00")], "10.00", user={"cell_number": "27725550001", "email": "taken@example.com"}
+    )
+    owner = pos.order(content(pos.offerings(first))["order_id"])["user_id"]
+    clash = offerings_body(
+        [product("A", "10.00")], "10.00", user={"cell_number": "27725550002", "email": "taken@example.com"}
+    )
+    for answer in (pos.offerings(clash), pos.finalise(clash)):
+        assert answer.status_code == 409, answer.text
+        refusal = answer.json()
+        assert refusal["success"] is False
+        assert [e["field"] for e in refusal["errors"]] == ["basket.user.email"]
+        assert owner in refusal["errors"][0]["message"]
+    listed = mock.admin("GET", "/letstrade-pos/orders").json()
+    assert len(listed) == 1  # only the first basket's order; the clash stored nothing
+
+
 # -- fixtures and admin ---------------------------------------------------------------------------------
 def test_fixtures_load_into_the_letstrade_section_or_nothing(mock: MockServer) -> None:
     pos = Pos(mock)

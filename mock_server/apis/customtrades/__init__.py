@@ -71,7 +71,7 @@ class CustomTradesApi(ApiDefinition[CustomTradesStore]):
         if not isinstance(company, Company):
             return
         quota = services.settings.customtrades_quota
-        now = services.clock.now()
+        now = request.received_at
         if not store.usage.admit(company.id, now, quota):
             raise Forbidden(
                 f"Monthly API usage limit exceeded: {quota} of {quota} requests used this month; "
@@ -79,10 +79,12 @@ class CustomTradesApi(ApiDefinition[CustomTradesStore]):
                 kind="usage_limit_exceeded",
             )
 
-    def response_headers(self, services: Services, store: CustomTradesStore, principal: Any) -> dict[str, str]:
+    def response_headers(
+        self, services: Services, store: CustomTradesStore, principal: Any, now: datetime
+    ) -> dict[str, str]:
         if not isinstance(principal, Company):
             return {}  # no key, or one that names no company: there is no usage to report
-        return store.usage.headers(principal.id, services.clock.now(), services.settings.customtrades_quota)
+        return store.usage.headers(principal.id, now, services.settings.customtrades_quota)
 
     # fixtures -----------------------------------------------------------------------------------
     def _record_schema(self, services: Services, store: CustomTradesStore) -> CompiledSchema:

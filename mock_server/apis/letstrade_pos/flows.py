@@ -154,7 +154,7 @@ def find_or_create(store: PosStore, user: Mapping[str, Any], root: str, *, creat
         if by_email is not None:
             if cell is None:
                 return UserPlan(by_email.id)
-            raise ValidationFailed(
+            raise Conflict(  # stored state decides, not the request: 409 (found by the thorough fuzz run)
                 f"{root}.email belongs to another Let'sTrade customer",
                 [
                     FieldError(
