@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from array import array
+from collections import OrderedDict
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping, MutableSequence
 from dataclasses import dataclass, field
@@ -291,14 +292,14 @@ class CustomerTable:
         self.phones: SortedPairs[int] = SortedPairs(array("q"), array("i"))
         self.names = WordIndex()
         # row -> its built document, for the rows read most recently; dropped on every change
-        self._documents: dict[int, dict[str, Any]] = {}
+        self._documents: OrderedDict[int, dict[str, Any]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.uuid)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_documents"] = {}  # a cache: not worth a byte of the --state-file
+        state["_documents"] = OrderedDict()  # a cache: not worth a byte of the --state-file
         return state
 
     # reading --------------------------------------------------------------------------------
@@ -315,7 +316,7 @@ class CustomerTable:
         if cached is None:
             cached = self._build(row)
             if len(self._documents) >= DOCUMENT_CACHE:
-                del self._documents[next(iter(self._documents))]  # the oldest built
+                self._documents.popitem(last=False)  # the oldest built (O(1), unlike a dict's first key)
             self._documents[row] = cached
         return dict(cached)
 
@@ -489,9 +490,12 @@ def _flags(flags: int, values: Mapping[str, Any]) -> int:
     return flags
 
 
+_ADDRESS_FIELDS = {kind: tuple(f"{kind}_{part}" for part in ADDRESS_PARTS) for kind in ("physical", "billing")}
+
+
 def _address(current: Address, kind: str, values: Mapping[str, Any]) -> Address | None:
-    names = [f"{kind}_{part}" for part in ADDRESS_PARTS]
-    if not any(name in values for name in names):
+    names = _ADDRESS_FIELDS[kind]
+    if values.keys().isdisjoint(names):  # the usual case on create: no address sent
         return None if current == NO_ADDRESS else current
     a1, a2, city, state, zip_code = (values.get(name, old) for name, old in zip(names, current, strict=True))
     updated: Address = (a1, a2, city, state, zip_code)
