@@ -179,8 +179,9 @@ def parameters(
         else:
             continue
         if not raw:
-            if param.required:
-                errors.append(FieldError(param.where, "is required but missing"))
+            if param.required:  # the vendor's code for a missing value, as bodies get (x-error-code-missing)
+                code = param.schema.get("x-error-code-missing", param.schema.get("x-error-code"))
+                errors.append(FieldError(param.where, "is required but missing", code))
             elif "default" in param.schema:
                 out[location][param.name] = param.schema["default"]
             continue

@@ -150,7 +150,13 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
         def register_in_another_source(self, customer: Customer, source: str) -> None:
             if source in customer.sources:
                 return
-            body = {"profiles": [{**customer.body["profiles"][0], "source": source}], "extendedFields": {}}
+            # the new source account gets the names it is sent: send the current ones, so the model's
+            # one first name holds in every source (the thorough run found the model sending the
+            # registration's name after an update, then expecting the updated one back)
+            profile = {**customer.body["profiles"][0], "source": source}
+            if customer.first_name:
+                profile["firstName"] = customer.first_name
+            body = {"profiles": [profile], "extendedFields": {}}
             response = api.call("POST", REGISTER, json=body)
             api.expect(
                 response,

@@ -167,6 +167,14 @@ def test_no_identifiers_is_8005(mock: MockServer) -> None:
 def test_lookup_with_an_invalid_source_is_8003_and_an_unknown_customer_8015(mock: MockServer) -> None:
     bad = lookup(mock, "EVERYWHERE", "mobile", "919800000001")
     assert bad.status_code == 400 and codes(bad) == [8003]
+    missing = mock.session.get(  # no source at all: the same code as a bad one, not the generic 1400
+        mock.url("capillary", "/v2/customers/lookup/customerDetails"),
+        params={"identifierName": "mobile", "identifierValue": "919800000001"},
+        headers=_auth(mock),
+        timeout=30,
+    )
+    assert missing.status_code == 400 and codes(missing) == [8003], missing.text
+    assert "query.source" in missing.text
     unknown = lookup(mock, "ALL", "mobile", "919800000001")
     assert unknown.status_code == 404 and codes(unknown) == [8015]
     assert unknown.json()["errors"][0]["message"].startswith("Customer not found for the given identifiers")

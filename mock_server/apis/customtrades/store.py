@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections import OrderedDict
 from bisect import bisect_left, bisect_right, insort
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, MutableSequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
