@@ -36,6 +36,10 @@ _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 def dump_json(value: Any) -> bytes:
     """Compact UTF-8 JSON (orjson; the standard library for what orjson refuses, e.g. huge ints)."""
     try:
+        return orjson.dumps(value, default=str)  # half the cost of allowing non-string keys up front
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    try:
         return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, orjson.JSONEncodeError):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
@@ -101,8 +105,8 @@ class ApiRuntime:
                     headers=request.headers,
                     body=parsed,
                     principal=principal,
-                    base_url=f"{request.scheme}://{request.host}{prefix}",
                     received_at=now,
+                    url_of_api=lambda: f"{request.scheme}://{request.host}{prefix}",
                 )
                 definition.admit(services, self.store, api_request)
                 examples_only = services.settings.examples_only and definition.example_mode_applies

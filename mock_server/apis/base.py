@@ -40,8 +40,14 @@ class ApiRequest:
     headers: Mapping[str, str]
     body: Any
     principal: Any
-    base_url: str  # the API's own base URL as this client reached it (e.g. http://127.0.0.1:8080/loke)
     received_at: datetime  # the virtual clock when the request arrived (read once per request)
+    # the API's own base URL as this client reached it (e.g. http://127.0.0.1:8080/loke), built
+    # only when a handler asks: scheme and host cost a request's parsing of its Host header
+    url_of_api: Callable[[], str]
+
+    @property
+    def base_url(self) -> str:
+        return self.url_of_api()
 
 
 @dataclass

@@ -253,7 +253,7 @@ def test_user_resolution_id_then_code_owner_then_cell_number() -> None:
     assert len(store.customers) == 2  # found again, not created twice
     clash = basket("b-2")
     clash["basket"]["user"] = {"cell_number": "27820000000", "email": "t@example.com"}
-    with pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(Conflict) as refused:  # stored state decides: 409, not a 400
         flows.get_offerings(store, T0, clash)
     assert refused.value.fields[0].field == "basket.user.email"
     code = flows.mint_code(store, T0, {"type": "E"})  # the default customer's

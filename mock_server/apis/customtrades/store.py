@@ -19,6 +19,7 @@ Indexes, maintained on every write, so no request scans the customers:
 
 from __future__ import annotations
 
+import hmac
 import re
 from array import array
 from bisect import bisect_left, bisect_right, insort
@@ -560,23 +561,23 @@ class Company:
 class CustomTradesStore:
     uuid_rng: Random
     companies: dict[str, Company] = field(default_factory=dict)
-    key_hashes: dict[str, str] = field(default_factory=dict)  # sha256(key) -> company id
+    key_hashes: dict[bytes, str] = field(default_factory=dict)  # sha256(key) digest -> company id
     plain_keys: dict[str, str] = field(default_factory=dict)  # company id -> key (for credentials)
     tables: dict[str, CustomerTable] = field(default_factory=dict)
     usage: UsageMeter = field(default_factory=UsageMeter)
 
     def add_company(self, company: Company, key: str) -> None:
         self.companies[company.id] = company
-        self.key_hashes[secrets.sha256_hex(key)] = company.id
+        self.key_hashes[secrets.sha256(key)] = company.id
         self.plain_keys[company.id] = key
         self.tables[company.id] = CustomerTable()
 
     def company_for_key(self, key: str) -> Company | None:
         """Constant time in the key: its hash is compared with every stored hash."""
-        digest = secrets.sha256_hex(key)
+        digest = secrets.sha256(key)
         found: str | None = None
         for stored, company_id in self.key_hashes.items():
-            if secrets.same(digest, stored):
+            if hmac.compare_digest(digest, stored):
                 found = company_id
         return self.companies.get(found) if found is not None else None
 
