@@ -435,6 +435,18 @@ def _sign_up_rules(body: dict[str, Any], rnd: random.Random) -> None:
         body["cell_number"] = za_cell(rnd)
 
 
+def _lookup_identifier_first(identifiers: list[Any], types: set[str], fake: Faker, rnd: random.Random) -> None:
+    """The spec's link from a registration to its lookup reads the first identifier of the first
+    profile, and lookups take only mobile, email, externalId and cardnumber: put one of those first
+    (the thorough run followed the link with a registration whose first identifier was a
+    `martjackId`, which the lookup rightly refuses)."""
+    at = next((i for i, found in enumerate(identifiers) if found.get("type") in LOOKUP_IDENTIFIERS), None)
+    if at is not None:
+        identifiers.insert(0, identifiers.pop(at))
+    elif "mobile" not in types:
+        identifiers.insert(0, {"type": "mobile", "value": capillary_identifier("mobile", fake, rnd)})
+
+
 def _capillary_rules(body: dict[str, Any], rnd: random.Random) -> None:
     """capillary.yaml registerCustomer: identifiers valid for their type (8013/8014), one value
     per type in a profile (8013), a source account once (8014), extended fields only the ones the
@@ -468,6 +480,8 @@ def _capillary_rules(body: dict[str, Any], rnd: random.Random) -> None:
                 identifier["value"] = capillary_identifier(kind, fake, rnd) or f"id{digits(rnd, 8)}"
             identifier.pop("extendedFields", None)
             identifiers.append(identifier)
+        if not profiles and identifiers:
+            _lookup_identifier_first(identifiers, types, fake, rnd)
         if "identifiers" in profile:
             profile["identifiers"] = identifiers
         profiles.append(profile)

@@ -5,6 +5,8 @@ tests/integration/test_letstrade_pos_flow.py.)"""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from contracts import data, options
@@ -51,3 +53,33 @@ def test_a_linked_case_keeps_the_ids_its_link_gave_it(
         prepare(lcs_context, case)  # a root case: may be pointed at the seeded organization's lists
         substituted.append(case.path_parameters["listId"] != linked["listId"])
     assert any(substituted), "root cases are never pointed at seeded lists: the comparison above proves nothing"
+
+
+def _lookup_names() -> list[str]:
+    spec = build_schema("capillary", options.current()).raw_schema
+    lookup = spec["paths"]["/v2/customers/lookup/customerDetails"]["get"]
+    return next(p["schema"]["enum"] for p in lookup["parameters"] if p["name"] == "identifierName")
+
+
+def test_a_registration_puts_an_identifier_its_lookup_link_can_use_first() -> None:
+    """The spec links a registration to a lookup by `profiles/0/identifiers/0`; lookups take fewer
+    identifier types than registrations. The thorough run followed the link from a registration
+    whose first identifier was a `martjackId`: a lookup the mock rightly refused (400)."""
+    names = _lookup_names()
+    mixed = {
+        "profiles": [
+            {
+                "source": "INSTORE",
+                "identifiers": [{"type": "martjackId", "value": "mj-1"}, {"type": "email", "value": "a@b.co"}],
+            },
+            {"source": "ECOMMERCE", "identifiers": [{"type": "wechat", "value": "w-1"}]},
+        ]
+    }
+    data._capillary_rules(mixed, random.Random(1))
+    first, second = mixed["profiles"]
+    assert [i["type"] for i in first["identifiers"]] == ["email", "martjackId"]  # reordered, nothing lost
+    assert [i["type"] for i in second["identifiers"]] == ["wechat"]  # only the first profile is linked
+    exotic = {"profiles": [{"source": "WECHAT", "identifiers": [{"type": "wechat", "value": "w-2"}]}]}
+    data._capillary_rules(exotic, random.Random(2))
+    kinds = [i["type"] for i in exotic["profiles"][0]["identifiers"]]
+    assert kinds[0] in names and kinds[1:] == ["wechat"]
