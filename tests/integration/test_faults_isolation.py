@@ -273,9 +273,13 @@ def test_a_misbehaving_webhook_receiver_does_not_slow_the_other_apis(mock: MockS
                 assert stuck_at_end >= 1 and receiver.requests >= SUBSCRIPTIONS
             # ... and the other APIs did not notice: same order of latency as without it
             assert during95 <= 3 * base95 + 0.020, (base95, during95)
-            # LOKE itself answers the call that caused the event before delivering it
+            # LOKE itself answers the call that caused the event before delivering it: waiting for
+            # the receiver would cost every call its 3 s delay. (Not a p95 of ~16 calls, which is
+            # their maximum: one 0.6 s pause of the whole test process, seen once in a CI run on a
+            # fresh clone, is no delivery wait.)
             assert pump.statuses and set(pump.statuses) == {204}
-            assert p95(pump.latencies) < 0.25
+            assert statistics.median(pump.latencies) < 0.05, pump.latencies
+            assert max(pump.latencies) < 3.0, pump.latencies
         finally:
             mock.reset()  # cancels the deliveries in flight before the receiver goes away
 
