@@ -95,36 +95,35 @@ class ProvenanceIndex:
             return Provenance(root.value, f"{self.file}#{pointer}", root.assumption)
         return found
 
-    def response(self, method: str, path: str, status: int | str) -> Provenance:
+    def _response(self, method: str, path: str, status: int | str) -> tuple[Any, str, Provenance]:
+        """The documented response for `status` (its node, pointer and provenance), or no node
+        and the operation's provenance when there is none."""
         op_node, pointer = self.operation_node(method, path)
         base = self.operation(method, path)
         if op_node is None:
-            return base
+            return None, "", base
         responses = op_node.get("responses") or {}
         key = _status_key(responses, status)
         if key is None:
-            return base
-        _, _, found = self._follow(responses[key], f"{pointer}/responses/{pointer_token(key)}", base)
+            return None, "", base
+        return self._follow(responses[key], f"{pointer}/responses/{pointer_token(key)}", base)
+
+    def _content_field(self, node: Any, node_pointer: str, path: Sequence[str | int], found: Provenance) -> Provenance:
+        """Provenance of `path` inside the first schema of a request body or response `node`."""
+        for media_type, media in ((node.get("content") or {}) if isinstance(node, dict) else {}).items():
+            if isinstance(media, dict) and "schema" in media:
+                schema_pointer = f"{node_pointer}/content/{pointer_token(media_type)}/schema"
+                return self._walk(media["schema"], schema_pointer, list(path), found)[1]
         return found
+
+    def response(self, method: str, path: str, status: int | str) -> Provenance:
+        return self._response(method, path, status)[2]
 
     def response_field(
         self, method: str, path: str, status: int | str, instance_path: Sequence[str | int]
     ) -> Provenance:
-        op_node, pointer = self.operation_node(method, path)
-        base = self.operation(method, path)
-        if op_node is None:
-            return base
-        responses = op_node.get("responses") or {}
-        key = _status_key(responses, status)
-        if key is None:
-            return base
-        node, node_pointer, found = self._follow(responses[key], f"{pointer}/responses/{pointer_token(key)}", base)
-        content = (node.get("content") or {}) if isinstance(node, dict) else {}
-        for media_type, media in content.items():
-            if isinstance(media, dict) and "schema" in media:
-                schema_pointer = f"{node_pointer}/content/{pointer_token(media_type)}/schema"
-                return self._walk(media["schema"], schema_pointer, list(instance_path), found)[1]
-        return found
+        node, node_pointer, found = self._response(method, path, status)
+        return found if node is None else self._content_field(node, node_pointer, instance_path, found)
 
     def request_body_field(self, method: str, path: str, schema_path: Sequence[str | int]) -> Provenance:
         """Provenance of a request body property; `schema_path` is a path of instance keys."""
@@ -133,11 +132,7 @@ class ProvenanceIndex:
         if op_node is None or "requestBody" not in op_node:
             return base
         node, node_pointer, found = self._follow(op_node["requestBody"], f"{pointer}/requestBody", base)
-        for media_type, media in ((node.get("content") or {}) if isinstance(node, dict) else {}).items():
-            if isinstance(media, dict) and "schema" in media:
-                schema_pointer = f"{node_pointer}/content/{pointer_token(media_type)}/schema"
-                return self._walk(media["schema"], schema_pointer, list(schema_path), found)[1]
-        return found
+        return self._content_field(node, node_pointer, schema_path, found)
 
     def parameter(self, method: str, path: str, location: str, name: str) -> Provenance:
         op_node, pointer = self.operation_node(method, path)

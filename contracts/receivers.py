@@ -40,6 +40,20 @@ SIGNATURE_HEADER = "X-Event-Signature"
 # No shrinking: every shrink step is another request to someone's endpoint; the first failing
 # request is reported as it was sent.
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
+
+
+def _fuzz_settings(max_examples: int) -> settings:
+    """How a receiver is fuzzed: no shrinking (every call reaches the user's server), no database."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        phases=PHASES,
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
+
+
 BAD_SIGNATURES = ("unsigned", "other secret", "tampered body", "malformed signature", "signature of another body")
 
 
@@ -151,14 +165,7 @@ def fuzz_webhook_receiver(
         if example is not None:
             deliver(session, url, event, example, secret, report)
 
-    @settings(
-        max_examples=examples * len(schemas),
-        deadline=None,
-        database=None,
-        phases=PHASES,
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-    )
+    @_fuzz_settings(examples * len(schemas))
     @given(st.data())
     def generated(draw: st.DataObject) -> None:
         event = draw.draw(st.sampled_from(sorted(schemas)), label="event")
@@ -274,14 +281,7 @@ def fuzz_pos_provider(url: str, examples: int = 10, session: requests.Session | 
     request_schema, _ = _provider()
     bodies = from_schema(request_schema, codec="utf-8", allow_x00=False)
 
-    @settings(
-        max_examples=examples * 4,
-        deadline=None,
-        database=None,
-        phases=PHASES,
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-    )
+    @_fuzz_settings(examples * 4)
     @given(st.data())
     def generated(draw: st.DataObject) -> None:
         body = draw.draw(bodies, label="body")
