@@ -53,8 +53,11 @@ class AdminClient:
         found: dict[str, Any] = self.request("POST", "/clock", json={"advance": seconds})
         return found
 
-    def set_clock(self, iso: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.request("POST", "/clock", json={"set": iso})
+    def set_clock(self, iso: str, *, frozen: bool | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"set": iso}
+        if frozen is not None:
+            body["frozen"] = frozen
+        found: dict[str, Any] = self.request("POST", "/clock", json=body)
         return found
 
     def journal(self, **filters: Any) -> list[dict[str, Any]]:

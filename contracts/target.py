@@ -81,7 +81,7 @@ class ApiContext:
         if self.in_process and self.admin is not None:
             self.admin.reset()
             if frozen_at is not None:
-                self.admin.request("POST", "/clock", json={"set": frozen_at, "frozen": True})
+                self.admin.set_clock(frozen_at, frozen=True)
 
     def known_secrets(self) -> dict[str, str]:
         return creds_mod.known_secrets(self.creds)
