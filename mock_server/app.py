@@ -1,6 +1,7 @@
 """`create_app(settings)`: the aiohttp application. Each API is a sub-app under `/<slug>` (and at
 the root too when exactly one is selected), the admin API a sub-app under `/__admin`. All state
-lives on typed app keys; nothing is module-level."""
+lives on typed app keys; nothing is module-level. `create_api_app` / `start_api_sites`: each API
+also at the root of a port of its own (`serve --port-per-api`), on the same services."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
-from pathlib import Path
+import ssl
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -19,11 +20,11 @@ from mock_server.admin import AdminApi
 from mock_server.apis.base import Services, Shared
 from mock_server.apis.registry import definitions
 from mock_server.clock import Clock
-from mock_server.dispatcher import ApiRuntime, Mounts, dump_json, fast_path, mount
+from mock_server.dispatcher import ApiRuntime, Mounts, dump_json, enveloped, fast_path, mount
 from mock_server.faults import FaultRegistry
 from mock_server.journal import Journal
 from mock_server.persistence import StateFile
-from mock_server.settings import Settings
+from mock_server.settings import SLUGS, Settings
 from mock_server.spec import build_spec, load_document
 
 SERVICES = web.AppKey("services", Services)
@@ -66,14 +67,6 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     return services
 
 
-def _swagger_ui_dir() -> Path | None:
-    try:
-        import swagger_ui_bundle
-    except ImportError:  # pragma: no cover - a declared dependency
-        return None
-    return Path(swagger_ui_bundle.swagger_ui_path)
-
-
 async def _background(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     # no pool limit: aiohttp's default (100 connections) let 100 hung webhook receivers hold every
@@ -106,9 +99,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         services.state_file.close()
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> web.Application:
-    settings = settings or Settings()
-    services = services or build_services(settings)
+def _application(services: Services) -> web.Application:
+    settings = services.settings
     # aiohttp's own limits sit above ours, so an oversized URL or header gets the vendor's envelope
     limit = 4 * max(settings.max_url_bytes, settings.max_header_bytes)
     app = web.Application(
@@ -116,13 +108,16 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         handler_args={"max_line_size": limit, "max_field_size": limit},
     )
     app[SERVICES] = services
+    return app
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> web.Application:
+    settings = settings or Settings()
+    services = services or build_services(settings)
+    app = _application(services)
     app.cleanup_ctx.append(_background)
 
     mounts = app[MOUNTS] = Mounts()
-    static = _swagger_ui_dir()
-    if static is not None:
-        app.router.add_static("/__admin/docs-static", static)
-        mounts.routed_prefixes = ("/__admin/docs-static/",)
     mount(app, mounts, services.runtimes[AdminApi.slug], "/__admin")
     vendor = lifecycle.vendor_runtimes(services)
     for runtime in vendor:
@@ -146,6 +141,61 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     return app
 
 
+def create_api_app(services: Services, slug: str) -> web.Application:
+    """One API alone at the root of an app of its own (`serve --port-per-api`): the same runtime,
+    hence the same state, as `/<slug>` on the main app, so the vendor's client can use the port as
+    its base URL. Nothing else is served there: any other path (another API's, `/__admin`) is that
+    vendor's 404. The main app (`create_app`) owns the background work; start it first."""
+    app = _application(services)
+    mounts = app[MOUNTS] = Mounts()
+    mount(app, mounts, services.runtimes[slug], "")
+    return app
+
+
+def api_ports(slugs: Sequence[str], port: int) -> dict[str, int]:
+    """The port of each API's own site: `port` + 1 + the API's place in `SLUGS` (so Custom Trades
+    is always `port` + 3, whichever APIs are mounted), or any free port when `port` is 0."""
+    ports = {slug: 0 if port == 0 else port + 1 + SLUGS.index(slug) for slug in slugs}
+    too_high = {slug: p for slug, p in ports.items() if p > 65535}
+    if too_high:
+        raise ValueError(
+            f"--port-per-api puts {', '.join(too_high)} above port 65535; "
+            f"use a --port of at most {65535 - 1 - max(SLUGS.index(s) for s in too_high)} (or 0)"
+        )
+    return ports
+
+
+class ApiSiteError(OSError):
+    """An API's own port could not be opened (`start_api_sites`)."""
+
+    def __init__(self, slug: str, port: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.slug, self.port = slug, port
+
+
+async def start_api_sites(
+    services: Services, host: str, ports: Mapping[str, int], ssl_context: ssl.SSLContext | None = None
+) -> list[tuple[str, web.AppRunner, int]]:
+    """Serve each API of `ports` at the root of its own port (`create_api_app`): (slug, runner,
+    bound port) for each. All or nothing: when one port cannot be opened, those opened are closed
+    and `ApiSiteError` says which."""
+    started: list[tuple[str, web.AppRunner, int]] = []
+    try:
+        for slug, port in ports.items():
+            runner = await start_runner(create_api_app(services, slug))
+            try:
+                await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+            except OSError as exc:
+                await runner.cleanup()
+                raise ApiSiteError(slug, port, exc) from exc
+            started.append((slug, runner, int(runner.addresses[0][1])))
+    except BaseException:
+        for _, runner, _ in started:
+            await runner.cleanup()
+        raise
+    return started
+
+
 async def start_runner(app: web.Application) -> web.AppRunner:
     """An AppRunner set up for `app`, its server taking the fast path (`dispatcher.fast_path`)
     to the APIs. Sites are added by the caller."""
@@ -154,4 +204,5 @@ async def start_runner(app: web.Application) -> web.AppRunner:
     server = runner.server
     assert server is not None
     server.request_handler = fast_path(app[MOUNTS], server.request_handler)
+    enveloped(server, app[MOUNTS])  # the HTTP parser's own refusals in the vendors' envelopes too
     return runner

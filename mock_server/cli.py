@@ -8,6 +8,7 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -63,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the mock and serve until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0 = any free port)")
+    serve.add_argument(
+        "--port-per-api",
+        action="store_true",
+        help="also serve each API at the root of a port of its own, same state: --port + 1..5 in the order "
+        f"{', '.join(SLUGS)} (any free ports with --port 0); prints one URL per API",
+    )
     serve.add_argument(
         "--api",
         action="append",
@@ -133,7 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     credentials = sub.add_parser("credentials", help="print the credentials the mock seeds (as JSON)")
     _add_seed(credentials)
-    sub.add_parser("assumptions", help="list every x-provenance: assumed item with its spec location")
+    assumptions = sub.add_parser(
+        "assumptions", help="list every assumption of the specs (assumed items, x-assumption notes) with its location"
+    )
+    assumptions.add_argument(
+        "--evidence", action="append", type=_existing_file, metavar="FILE.har",
+        help="judge each assumption by recorded vendor traffic (repeatable)",
+    )
+    from mock_server.drift.cli import add_parser as add_drift
+    from mock_server.proxy.cli import add_parser as add_proxy
+
+    add_proxy(sub, _port)
+    add_drift(sub)
     conformance = sub.add_parser("conformance", help="print a running mock's POS conformance report")
     conformance.add_argument("--url", required=True, help="the mock's base URL, e.g. http://127.0.0.1:8080")
     conformance.add_argument("--format", choices=["text", "json"], default="text", help="output (default text)")
@@ -166,8 +184,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-async def _serve(settings: Settings) -> int:
-    from mock_server.app import create_app, start_runner
+async def _serve(settings: Settings, api_ports: dict[str, int] | None = None) -> int:
+    """Serve until SIGINT/SIGTERM. `api_ports` (`--port-per-api`): each of these APIs also at the
+    root of its own port, on the same state."""
+    from mock_server.app import ApiSiteError, create_app, start_api_sites, start_runner
     from mock_server.lifecycle import vendor_runtimes
 
     try:
@@ -201,15 +221,33 @@ async def _serve(settings: Settings) -> int:
     for sock in runner.addresses or []:
         port = sock[1]
         break
-    base = f"{'https' if ssl_context else 'http'}://{settings.host}:{port}"
+    scheme = "https" if ssl_context else "http"
+    base = f"{scheme}://{settings.host}:{port}"
     from mock_server.app import SERVICES
 
+    api_sites = []
+    if api_ports:
+        try:
+            api_sites = await start_api_sites(app[SERVICES], settings.host, api_ports, ssl_context)
+        except ApiSiteError as exc:
+            await runner.cleanup()
+            reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+            print(
+                f"loyalty-mock: cannot listen on {settings.host}:{exc.port} (--port-per-api, {exc.slug}): {reason}",
+                file=sys.stderr,
+            )
+            return 1
     runtimes = vendor_runtimes(app[SERVICES])
-    for runtime in runtimes:
-        print(f"{runtime.slug:<20} {base}/{runtime.slug}")
+    lines = [(runtime.slug, f"{base}/{runtime.slug}") for runtime in runtimes]
     if len(runtimes) == 1:
-        print(f"{'(root)':<20} {base}")
-    print(f"{'admin':<20} {base}/__admin", flush=True)
+        lines.append(("(root)", base))
+    lines += [(f"{slug}:root", f"{scheme}://{settings.host}:{bound}") for slug, _, bound in api_sites]
+    lines.append(("admin", f"{base}/__admin"))
+    width = max(20, *(len(name) + 1 for name, _ in lines))
+    try:
+        print("\n".join(f"{name:<{width}} {url}" for name, url in lines), flush=True)
+    except BrokenPipeError:  # nobody reads the URLs (`serve | head -1`): keep serving all the same
+        _discard_stdout()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -217,17 +255,35 @@ async def _serve(settings: Settings) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    for _, api_runner, _ in api_sites:  # their requests finish while the main app's services still run
+        await api_runner.cleanup()
     await runner.cleanup()
     return 0
 
 
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: its reader has gone, and Python's own flush of stdout at exit
+    would otherwise end in a BrokenPipeError message."""
+    with contextlib.suppress(OSError, ValueError):  # stdout without a file descriptor (a test's)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _reader_went_away() -> int:
+    """The reader closed the pipe (`loyalty-mock assumptions | head`): stop quietly, as Unix tools
+    do (they die of SIGPIPE, which a shell reports as 141)."""
+    _discard_stdout()
+    return 128 + signal.SIGPIPE
+
+
 def _assumptions() -> int:
-    from mock_server.spec import iter_provenance, load_document
+    from mock_server.spec import iter_assumptions, load_document
 
     count = 0
     for name in SPEC_FILES:
         document = load_document(name)
-        for pointer, why in iter_provenance(document):
+        for pointer, why in iter_assumptions(document):
             print(f"openapi/{name}.yaml#{pointer}\t{' '.join(why.split())}")
             count += 1
     print(f"{count} assumed items", file=sys.stderr)
@@ -235,9 +291,30 @@ def _assumptions() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Every command: a reader that closes stdout early (`loyalty-mock assumptions | head`,
+    `loyalty-mock credentials | head -1`, `--help | head`) ends the output quietly with status 141,
+    as Unix tools do; `serve` keeps serving (`_serve`)."""
+    try:
+        try:
+            return _run(build_parser().parse_args(argv))
+        finally:
+            sys.stdout.flush()  # the reader's going shows here, not in Python's last flush at exit
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "assumptions":
+        if args.evidence:
+            from mock_server.drift.cli import run_assumptions
+
+            return run_assumptions(args.evidence)
         return _assumptions()
+    if args.command in ("proxy", "drift"):
+        from mock_server.drift.cli import run as run_drift
+        from mock_server.proxy.cli import run as run_proxy
+
+        return run_proxy(args) if args.command == "proxy" else run_drift(args)
     if args.command == "conformance":
         from mock_server.conformance_cli import run
 
@@ -248,13 +325,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(json.dumps(collect_credentials(build_services(Settings(seed=args.seed))), indent=2))
         return 0
+    from mock_server.app import api_ports
+
     try:
         settings = settings_from(args)
+        ports = api_ports(settings.apis, settings.port) if args.port_per_api else None
     except ValueError as exc:
         print(f"loyalty-mock: error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(_serve(settings))
+        return asyncio.run(_serve(settings, ports))
     except KeyboardInterrupt:  # pragma: no cover - a second Ctrl-C while stopping
         return 130

@@ -7,12 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http import HttpVersion11
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import ERROR, _ErrInfo
+from aiohttp.web_protocol import RequestHandler as HttpProtocol
+from aiohttp.web_server import Server
 
 from mock_server import validation
 from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Credential, Services
@@ -20,6 +27,9 @@ from mock_server.envelopes import ENVELOPES
 from mock_server.errors import (
     FieldError,
     HeadersTooLarge,
+    InternalError,
+    MalformedRequest,
+    MethodNotAllowed,
     MockError,
     PayloadTooLarge,
     RequestTimeout,
@@ -34,7 +44,9 @@ _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def dump_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON (orjson; the standard library for what orjson refuses, e.g. huge ints)."""
+    """Compact UTF-8 JSON (orjson; the standard library for what orjson refuses, e.g. huge ints).
+    Never raises on what a store can hold: a string that is not UTF-8 text (a lone surrogate) is
+    written as its JSON escape (`"\\ud800"`), a value nested beyond the stack as a string saying so."""
     try:
         return orjson.dumps(value, default=str)  # half the cost of allowing non-string keys up front
     except (TypeError, orjson.JSONEncodeError):
@@ -42,7 +54,13 @@ def dump_json(value: Any) -> bytes:
     try:
         return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+        pass
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    except (RecursionError, ValueError):  # nested beyond the stack, or a circular reference
+        return b'"unrenderable value: nested too deeply"'
+    # a surrogate can only sit inside a JSON string, where backslashreplace's `\\udXXX` is its escape
+    return text.encode("utf-8", "backslashreplace")
 
 
 class ApiRuntime:
@@ -83,10 +101,11 @@ class ApiRuntime:
         principal: Any = None
         source = "handler"
         violations: list[dict[str, Any]] = []
+        closing = False
         try:
+            definition.guard(services, request.headers)  # before routing: a 404/405 tells nothing either
             self._check_sizes(request)
             op, path_params = validation.route(self.router, request.method, path)
-            definition.guard(services, request.headers)
             if request.body_exists:
                 raw = await self._read_body(request)
             fault_response = await self._apply_fault(op, raw, request) if services.faults.active else None
@@ -121,6 +140,7 @@ class ApiRuntime:
                     if violations:
                         response = self._violation_response(op, response, violations)
         except MockError as error:
+            closing = isinstance(error, MalformedRequest)  # the connection's framing is broken
             envelope = self._op_envelopes.get(op.operation_id, self.envelope) if op else self.envelope
             response = ApiResponse(error.status, envelope(error), dict(error.headers), definition.error_media_type)
             if services.settings.strict and op is not None and op.response_for(error.status) is not None:
@@ -130,7 +150,7 @@ class ApiRuntime:
             violations = [{"kind": "server_error", "message": f"{type(exc).__name__}: {exc}"}]
             response = ApiResponse(
                 500,
-                self.envelope(MockError(f"Internal mock error: {type(exc).__name__}")),
+                self.envelope(InternalError(f"Internal mock error: {type(exc).__name__}")),
                 media_type=definition.error_media_type,
             )
         if services.state_file is not None and request.method not in _READ_ONLY and response.status < 400:
@@ -160,7 +180,10 @@ class ApiRuntime:
                     len(raw) + (len(payload) if payload else 0) + 512,
                 )
             )
-        return web.Response(body=payload, status=response.status, headers=headers)
+        answer = web.Response(body=payload, status=response.status, headers=headers)
+        if closing:
+            answer.force_close()
+        return answer
 
     def _principal(self, credential: Credential) -> Any:
         return self.definition.authenticate(self.services, self.store, credential)
@@ -219,6 +242,8 @@ class ApiRuntime:
                 return await request.read()
             async with asyncio.timeout(self.services.settings.body_timeout):
                 return await request.read()
+        except HttpProcessingError as exc:  # the parser refused the body as it arrived
+            raise parser_refusal(exc) from None
         except TimeoutError:
             raise RequestTimeout(
                 f"The request body did not arrive within {self.services.settings.body_timeout:g} seconds"
@@ -345,6 +370,8 @@ def fast_path(mounts: Mounts, routed: RequestHandler) -> RequestHandler:
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
+        if not request.raw_path.startswith("/"):  # CONNECT host:port, OPTIONS *: not a resource here
+            return refusal(mounts, "", _not_origin_form(request))
         if "Expect" not in request.headers and not path.startswith(routed_prefixes):
             segment, _, rest = path[1:].partition("/")
             found = by_segment.get(segment)
@@ -355,3 +382,178 @@ def fast_path(mounts: Mounts, routed: RequestHandler) -> RequestHandler:
         return await routed(request)
 
     return handle
+
+
+# -- refusals made before a request reaches an API (the HTTP parser's, non-resource targets) ------
+def refusal(mounts: Mounts, path: str, error: MockError) -> web.Response:
+    """`error` in the envelope of the API that serves `path` (problem+json when none does), as the
+    app's own unknown-path answer does."""
+    segment = path[1:].partition("/")[0] if path.startswith("/") else ""
+    found = mounts.by_segment.get(segment)
+    runtime = found[0] if found is not None else mounts.root
+    if runtime is None:
+        envelope, media_type = ENVELOPES["problem"], "application/problem+json"
+    else:
+        envelope, media_type = runtime.envelope, runtime.definition.error_media_type
+    response = web.Response(body=dump_json(envelope(error)), status=error.status, headers=error.headers)
+    response.content_type = media_type
+    return response
+
+
+def _not_origin_form(request: web.BaseRequest) -> MockError:
+    target = validation.printable(request.raw_path)[:100]
+    if request.method == "CONNECT":
+        return MethodNotAllowed(
+            f"CONNECT {target}: this mock is not a proxy; send requests to /<api>/<path>",
+            [FieldError("method", "CONNECT is not supported; expected GET, POST, PUT, PATCH, DELETE or HEAD")],
+        )
+    return MalformedRequest(
+        f"{request.method} {target}: the request target is not a path",
+        [FieldError("path", "expected a path starting with / (e.g. /<api>/<path>)")],
+    )
+
+
+_DUPLICATE = re.compile(r"Duplicate '?([A-Za-z0-9-]+)'? header|Duplicate ([A-Za-z0-9-]+)")
+
+
+def parser_refusal(exc: BaseException | None, description: str = "") -> MockError:
+    """The HTTP parser's complaint as a `MockError` naming the part at fault (414/431 for a line
+    over aiohttp's limits, else a 400 `MalformedRequest`). Only the parser's description is used,
+    never the offending bytes it quotes (they may hold a secret)."""
+    if isinstance(exc, LineTooLong):
+        line = bytes(exc.args[0]) if exc.args and isinstance(exc.args[0], (bytes, bytearray)) else b""
+        limit = exc.args[1] if len(exc.args) > 1 else "its limit of"
+        if line.startswith(b"/") or b" /" in line[:20]:
+            return UriTooLong(f"The URL is over {limit} bytes", [FieldError("path", f"at most {limit} bytes")])
+        return HeadersTooLarge(f"A header is over {limit} bytes", [FieldError("headers", f"at most {limit} bytes")])
+    if isinstance(exc, HttpProcessingError) and not description:
+        description = exc.message
+    head = re.split(r"\n\n|: (?:bytearray\()?b['\"]", description, maxsplit=1)[0]
+    reason = ": ".join(part.strip().rstrip(":") for part in head.splitlines() if part.strip()) or "malformed"
+    lowered = reason.lower()
+    duplicate = _DUPLICATE.search(reason)
+    if duplicate is not None:
+        name = duplicate.group(1) or duplicate.group(2)
+        field = FieldError(f"header.{name}", f"was sent more than once; expected one {name} header")
+    elif "transfer-encoding" in lowered and "content-length" in lowered:
+        field = FieldError("header.Transfer-Encoding", "was sent with Content-Length; expected only one of them")
+    elif "transfer-encoding" in lowered:
+        field = FieldError("header.Transfer-Encoding", "is not supported; expected chunked or none")
+    elif "content-length" in lowered:
+        field = FieldError("header.Content-Length", "is invalid; expected one non-negative integer")
+    elif "too many headers" in lowered:
+        field = FieldError("headers", "too many were sent; expected fewer header lines")
+    elif "chunk" in lowered:
+        field = FieldError("body", "is not valid chunked coding; expected <hex size>CRLF<data>CRLF ... 0CRLFCRLF")
+    elif "method" in lowered:
+        field = FieldError("method", "is not a valid HTTP method token")
+    elif "url" in lowered or "target" in lowered:
+        part = "query" if "query" in lowered else "path"
+        field = FieldError(part, f"holds a character that is not allowed; expected a percent-encoded {part}")
+    elif "version" in lowered or "status line" in lowered or "crlf" in lowered:
+        field = FieldError("request_line", "expected <METHOD> <path> HTTP/1.1 followed by CRLF")
+    elif "header" in lowered:
+        field = FieldError("headers", "a header line is invalid; expected Name: value with visible ASCII")
+    else:
+        field = FieldError("request", "is not valid HTTP/1.1")
+    return MalformedRequest(f"The request is not valid HTTP/1.1 ({reason})", [field])
+
+
+_ERROR_11 = ERROR._replace(version=HttpVersion11)
+_REQUEST_LINE = re.compile(rb"(?:^|\n)[A-Z]+ (/[^ \r\n]*)")
+_REQUEST_START = re.compile(rb"[A-Z]+ /")
+_SEEN_BYTES = 4096
+
+
+class EnvelopedRequestHandler(HttpProtocol):
+    """aiohttp's per-connection protocol, with the refusals it makes itself (the HTTP parser's
+    400s, an exception escaping a handler) answered in the vendor's envelope as HTTP/1.1 instead
+    of plain text as HTTP/1.0. The parser's refusals carry no request, so the path (which picks
+    the envelope) is read from the bytes received: the last request line in the latest chunk, else
+    the one that began the latest chunk starting with a request line (a long URL or head spans
+    several chunks)."""
+
+    __slots__ = ("_latest_head", "_request_head")
+
+    def __init__(self, manager: EnvelopedServer, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._request_head = self._latest_head = b""
+
+    def data_received(self, data: bytes) -> None:
+        self._latest_head = data[:_SEEN_BYTES]
+        if _REQUEST_START.match(data):
+            self._request_head = self._latest_head
+        queued = len(self._messages)
+        super().data_received(data)
+        if len(self._messages) > queued and self._current_request is not None:
+            refused = self._messages[-1][0]
+            if isinstance(refused, _ErrInfo) and refused.exc is not None:
+                # the body of the request being handled broke (e.g. a malformed chunk): its
+                # handler, waiting for that body, answers now (instead of at the body timeout),
+                # that answer is the only one, and the connection closes after it
+                self._messages.pop()
+                self._lingering_time = 0.0
+                self.close()
+                self._current_request.content.set_exception(refused.exc)
+
+    def _make_error_handler(self, err_info: _ErrInfo) -> RequestHandler:
+        """The handler of a request the HTTP parser refused (it has no method, path or headers)."""
+
+        async def refuse(request: web.BaseRequest) -> web.StreamResponse:
+            # hostile or broken input is routine for a mock: no traceback in the log
+            self.log_debug("Refused a request the HTTP parser could not read: %s", err_info.exc)
+            lines = _REQUEST_LINE.findall(self._latest_head) or _REQUEST_LINE.findall(self._request_head)
+            path = lines[-1].decode("latin-1") if lines else ""
+            return self._refusal(path, parser_refusal(err_info.exc, err_info.message or ""))
+
+        return refuse
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs; refuses once a response started
+        error: MockError
+        if status == 500:
+            error = InternalError(f"Internal mock error: {type(exc).__name__ if exc else 'unknown'}")
+        else:
+            error = MockError(HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error")
+            error.status = status
+        return self._refusal(request.path, error)
+
+    def _refusal(self, path: str, error: MockError) -> web.Response:
+        manager = self._manager
+        assert isinstance(manager, EnvelopedServer)  # only EnvelopedServer makes these
+        response = refusal(manager.mounts, path, error)
+        response.force_close()
+        return response
+
+
+class EnvelopedServer(Server):
+    """aiohttp's server, making `EnvelopedRequestHandler`s; `enveloped` turns one made by
+    `AppRunner` into this (the runner builds its server itself)."""
+
+    mounts: Mounts
+
+    def __call__(self) -> HttpProtocol:
+        return EnvelopedRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+
+def enveloped(server: Server, mounts: Mounts) -> None:
+    """Make `server` answer the framework's own refusals in the vendors' envelopes (above)."""
+    server.__class__ = EnvelopedServer
+    assert isinstance(server, EnvelopedServer)
+    server.mounts = mounts
+    make_request = server.request_factory
+
+    def request_factory(
+        message: Any, payload: Any, protocol: HttpProtocol, writer: Any, task: Any
+    ) -> web.BaseRequest:
+        # the parser's refusals are made for a placeholder HTTP/1.0 request: answer as HTTP/1.1
+        return make_request(_ERROR_11 if message is ERROR else message, payload, protocol, writer, task)
+
+    server.request_factory = request_factory

@@ -59,6 +59,12 @@ class MalformedBody(MockError):
     status, kind = 400, "malformed_body"
 
 
+class MalformedRequest(MockError):
+    """The request is not valid HTTP/1.1 (refused by the HTTP parser, before any route)."""
+
+    status, kind = 400, "malformed_request"
+
+
 class Unauthorized(MockError):
     status, kind = 401, "unauthorized"
 
@@ -105,6 +111,12 @@ class HeadersTooLarge(MockError):
 
 class TooManyRequests(MockError):
     status, kind = 429, "rate_limited"
+
+
+class InternalError(MockError):
+    """A mock bug, answered (never hidden) in the vendor's envelope."""
+
+    status, kind = 500, "internal_error"
 
 
 class UpstreamUnavailable(MockError):

@@ -17,7 +17,8 @@ from mock_server.clock import isoformat
 
 REDACTED = "***"
 SECRET_HEADERS = frozenset(
-    {"authorization", "x-api-key", "cap-api-access-token", "cookie", "proxy-authorization", "x-admin-token"}
+    {"authorization", "x-api-key", "cap-api-access-token", "x-cap-api-oauth-token", "cookie", "proxy-authorization",
+     "x-admin-token"}
 )
 _SECRET_KEY_PARTS = ("password", "secret", "api_key", "apikey", "token", "authorization")
 
@@ -40,16 +41,45 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
 
 
+MAX_SHOWN_DEPTH = 64  # a recorded body nested deeper is shown as text (it is redacted and encoded recursively)
+_SHOWN_TEXT_BYTES = 2048
+
+
+def _as_text(raw: bytes) -> str:
+    return raw[:_SHOWN_TEXT_BYTES].decode("utf-8", errors="replace")
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deeply `value` nests arrays and objects, counted up to `limit + 1` (iteratively)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            depth += 1
+            if depth > limit:
+                return depth
+            deepest = max(deepest, depth)
+            stack.extend((item, depth) for item in node if isinstance(item, (dict, list)))
+    return deepest
+
+
 def decode_body(raw: bytes, content_type: str = "") -> Any:
-    """A recorded body as JSON (or a form as a dict) when it is one, else (a prefix of) its text."""
+    """A recorded body as JSON (or a form as a dict) when it is one, else (a prefix of) its text:
+    also when it is JSON nested deeper than `MAX_SHOWN_DEPTH`, so any body kept can be shown."""
     if not raw:
         return None
     if "x-www-form-urlencoded" in content_type.lower():
         return dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
     try:
-        return json.loads(raw)
-    except ValueError:
-        return raw[:2048].decode("utf-8", errors="replace")
+        document = json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, or deeper than the decoder's stack
+        return _as_text(raw)
+    if nesting_depth(document, MAX_SHOWN_DEPTH) > MAX_SHOWN_DEPTH:
+        return _as_text(raw)
+    return document
 
 
 def _shown(part: Mapping[str, Any]) -> dict[str, Any]:

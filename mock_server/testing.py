@@ -4,6 +4,9 @@
         requests.get(mock.url("customtrades", "/v1/customers"), headers=...)
         mock.reset()
 
+`MockServer(settings, port_per_api=True)` also serves each API at the root of a free port of its
+own, on the same state (`loyalty-mock serve --port-per-api`): `mock.root_url("loke")`.
+
 Used by this project's tests and by the `contracts` pytest plugin; speaks to the mock only over
 HTTP (the admin API), except for `services`, which tests of the engine itself may inspect.
 """
@@ -20,15 +23,21 @@ import requests
 from aiohttp import web
 
 from mock_server.apis.base import Services
-from mock_server.app import SERVICES, create_app, start_runner
+from mock_server.app import SERVICES, create_app, start_api_sites, start_runner
+from mock_server.lifecycle import vendor_runtimes
 from mock_server.settings import Settings
 
 
 class MockServer:
-    def __init__(self, settings: Settings | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, settings: Settings | None = None, host: str = "127.0.0.1", *, port_per_api: bool = False
+    ) -> None:
         self.settings = settings or Settings(port=0)
         self.host = host
         self.port = 0
+        self.port_per_api = port_per_api
+        self.api_ports: dict[str, int] = {}  # slug -> its own port (port_per_api)
+        self._api_runners: list[web.AppRunner] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -47,6 +56,12 @@ class MockServer:
             site = web.TCPSite(self._runner, self.host, 0)
             await site.start()
             address = self._runner.addresses[0]
+            if self.port_per_api:
+                services = self._app[SERVICES]
+                free = {runtime.slug: 0 for runtime in vendor_runtimes(services)}
+                for slug, runner, port in await start_api_sites(services, self.host, free):
+                    self._api_runners.append(runner)
+                    self.api_ports[slug] = port
             ready.set_result(int(address[1]))
 
         def run() -> None:
@@ -69,6 +84,9 @@ class MockServer:
         if self._loop is None:
             return
         loop = self._loop
+        for runner in self._api_runners:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        self._api_runners.clear()
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
@@ -96,6 +114,12 @@ class MockServer:
 
     def url(self, slug: str, path: str = "") -> str:
         return f"{self.base_url}/{slug}{path}"
+
+    def root_url(self, slug: str, path: str = "") -> str:
+        """The API at the root of its own port (needs `port_per_api=True`)."""
+        if slug not in self.api_ports:
+            raise LookupError(f"{slug} has no port of its own: start MockServer(..., port_per_api=True)")
+        return f"http://{self.host}:{self.api_ports[slug]}{path}"
 
     # in-process access (engine tests only)
     @property

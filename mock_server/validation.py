@@ -4,9 +4,9 @@ field collected. Pure functions of the compiled `Operation`; the dispatcher supp
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
@@ -21,10 +21,66 @@ from mock_server.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from mock_server.schema import json_path
 from mock_server.spec import Operation, Parameter, Router
 
 # headers OpenAPI says are described elsewhere, never as parameters
 _IGNORED_HEADERS = frozenset({"authorization", "content-type", "accept"})
+
+
+# 0. text: every string the mock keeps must be encodable as UTF-8 --------------------------------
+# JSON may escape a lone surrogate (`"\ud800"`) and a header byte that is not UTF-8 arrives as one
+# (aiohttp decodes headers with `surrogateescape`): stored, such a string breaks every later read.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_NOT_TEXT = "expected text of Unicode characters that can be encoded as UTF-8 (no lone surrogate U+D800-U+DFFF)"
+
+
+def is_text(value: str) -> bool:
+    """Whether `value` can be encoded as UTF-8 (False for a lone surrogate)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(value: str) -> str:
+    """`value` with every unencodable character shown as its escape (`\\ud800`), for messages."""
+    return value if is_text(value) else value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _not_text_message(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start]
+        return f"holds {bad.encode('unicode_escape').decode('ascii')} at character {exc.start}; {_NOT_TEXT}"
+    return _NOT_TEXT  # pragma: no cover - only called for a string that is not text
+
+
+def text_errors(document: Any, root: str = "") -> list[FieldError]:
+    """One error per string (value or key) of a JSON value that is not encodable text, with its
+    path (iterative: a deep document cannot exhaust the stack)."""
+    errors: list[FieldError] = []
+    stack: list[tuple[Any, list[str | int]]] = [(document, [])]
+    while stack and len(errors) < 50:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            if not is_text(node):
+                errors.append(FieldError(json_path(where, root), _not_text_message(node)))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                name = str(key)
+                path = [*where, printable(name)]
+                if not is_text(name):
+                    errors.append(FieldError(json_path(path, root), "(this key) " + _not_text_message(name)))
+                stack.append((value, path))
+        elif isinstance(node, list):
+            stack.extend((item, [*where, index]) for index, item in enumerate(node))
+    errors.reverse()
+    return errors
 
 
 # 1. route -------------------------------------------------------------------------------------
@@ -73,6 +129,8 @@ def extract_credential(scheme: Scheme, headers: Mapping[str, str]) -> Credential
     value = headers.get(scheme.header)
     if not value:
         return None
+    if not is_text(value):
+        raise Unauthorized(f"Invalid credentials: the {scheme.header} header is not UTF-8 text")
     if scheme.kind == "apikey":
         return Credential(scheme.name, "apikey", value)
     auth_scheme, _, value = value.partition(" ")
@@ -82,7 +140,7 @@ def extract_credential(scheme: Scheme, headers: Mapping[str, str]) -> Credential
     if scheme.kind == "basic":
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
             return None
         user, sep, password = decoded.partition(":")
         return Credential(scheme.name, "basic", user, password) if sep else None
@@ -185,6 +243,10 @@ def parameters(
             elif "default" in param.schema:
                 out[location][param.name] = param.schema["default"]
             continue
+        untext = None if len(raw) == 1 and raw[0].isascii() else next((v for v in raw if not is_text(v)), None)
+        if untext is not None:
+            errors.append(FieldError(param.where, _not_text_message(untext)))
+            continue
         value = coerce(param, raw)
         if not param.validator.is_valid(value):
             errors.extend(param.validator.errors(value, root=param.where))
@@ -221,7 +283,9 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedBody(f"The request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_finite, parse_constant=_reject_constant)
+        document = json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_float=_finite, parse_constant=_reject_constant
+        )
     except RecursionError:
         raise MalformedBody("The request body is nested too deeply to be valid JSON") from None
     except json.JSONDecodeError as exc:
@@ -230,7 +294,31 @@ def parse_json(raw: bytes) -> Any:
             [FieldError("body", f"malformed JSON: {exc.msg}")],
         ) from None
     except ValueError as exc:
-        raise MalformedBody(f"The request body is not valid JSON: {exc}", [FieldError("body", str(exc))]) from None
+        message = printable(str(exc))
+        raise MalformedBody(f"The request body is not valid JSON: {message}", [FieldError("body", message)]) from None
+    if _SURROGATE_ESCAPE.search(raw):  # only an escape can make a lone surrogate (the bytes are UTF-8)
+        errors = text_errors(document)
+        if errors:
+            raise ValidationFailed("The request body holds text that is not valid Unicode", errors)
+    return document
+
+
+def parse_form(raw: bytes) -> dict[str, str]:
+    """A form body as a dict; a field whose (percent-decoded) name or value is not UTF-8 text is
+    refused by name rather than silently replaced."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedBody(f"The request body is not valid UTF-8 (byte {exc.start})") from None
+    pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="surrogateescape")
+    errors = [
+        FieldError(printable(key), "is not percent-encoded UTF-8 text; " + _NOT_TEXT)
+        for key, value in pairs
+        if not (is_text(key) and is_text(value))
+    ]
+    if errors:
+        raise ValidationFailed("The request body holds text that is not valid Unicode", errors)
+    return dict(pairs)
 
 
 def body(op: Operation, content_type: str, raw: bytes) -> Any:
@@ -250,10 +338,7 @@ def body(op: Operation, content_type: str, raw: bytes) -> Any:
             [FieldError("header.Content-Type", f"expected {accepted}")],
         )
     if media_type == "application/x-www-form-urlencoded":
-        try:
-            document: Any = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
-        except UnicodeDecodeError:
-            raise MalformedBody("The request body is not valid UTF-8") from None
+        document: Any = parse_form(raw)
     elif media_type.endswith("json"):
         document = parse_json(raw)
     else:

@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 import pytest
-import requests
 
 from mock_server.settings import SLUGS
 from mock_server.spec import build_spec, load_document
@@ -244,16 +243,6 @@ def test_examples_only_mode_answers_from_spec(mock: MockServer) -> None:
         )  # exactly one API: served at the root too
         assert response.status_code == 200
         assert static.journal()[0]["source"] == "example"
-
-
-def test_swagger_ui_is_served_offline(mock: MockServer) -> None:
-    page = mock.admin("GET", "/docs/capillary")
-    assert page.status_code == 200 and "swagger-ui" in page.text
-    bundle = requests.get(mock.base_url + "/__admin/docs-static/swagger-ui-bundle.js", timeout=10)
-    assert bundle.status_code == 200 and len(bundle.content) > 100_000
-    spec = mock.admin("GET", "/specs/capillary")
-    assert spec.status_code == 200 and spec.text.startswith("openapi: 3.1")
-    assert mock.admin("GET", "/specs/../secrets").status_code == 404
 
 
 def test_fixtures_reject_unknown_sections_and_load_nothing(mock: MockServer) -> None:

@@ -5,7 +5,6 @@ POSTs an operation causes run afterwards, in the background (`outbound.py`)."""
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -41,7 +40,7 @@ def _basic_client(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII (e.g. "Basic ü"), or not UTF-8
         return None
     user, sep, password = decoded.partition(":")
     return (unquote_plus(user), unquote_plus(password)) if sep else None
@@ -98,6 +97,37 @@ def get_token(services: Services, store: LokeStore, request: ApiRequest) -> ApiR
     )
 
 
+# -- OpenID Connect discovery (the issuer is `<this API's base URL>/auth`) ----------------------------
+def issuer_of(request: ApiRequest) -> str:
+    """The issuer as this client reached it: scheme, host and mount prefix of the request, so the
+    document points back at the mock behind any port, with TLS, under `/loke`, at the root and
+    inside a tenant."""
+    return request.base_url + "/auth"
+
+
+def openid_configuration(services: Services, store: LokeStore, request: ApiRequest) -> ApiResponse:
+    issuer = issuer_of(request)
+    return ApiResponse(
+        200,
+        {
+            "issuer": issuer,
+            "token_endpoint": issuer + "/token",
+            "jwks_uri": issuer + "/jwks",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "response_types_supported": ["none"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        },
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+def jwks(services: Services, store: LokeStore, request: ApiRequest) -> ApiResponse:
+    """The mock's access tokens are opaque and it issues no ID tokens: nothing to verify."""
+    return ApiResponse(200, {"keys": []}, headers={"Cache-Control": "public, max-age=300"})
+
+
 # -- helpers ---------------------------------------------------------------------------------------
 def _org(store: LokeStore, request: ApiRequest) -> OrgState:
     return store.reachable_org(str(request.path_params["organizationId"]))
@@ -150,6 +180,41 @@ def emit(
     """Fan the payloads out to the organization's subscriptions and start delivering."""
     summaries, deliveries = events.fan_out(store, state, emitted)
     return summaries, outbound_for(services, store).dispatch(deliveries)
+
+
+# -- organizations and their locations -------------------------------------------------------------
+def list_organizations(services: Services, store: LokeStore, request: ApiRequest) -> ApiResponse:
+    """The organizations that installed the add-on (the ones the client token reaches)."""
+    return _page(
+        request,
+        ["organizations"],
+        "organizations",
+        store.org_index,
+        str,
+        lambda org_id: views.organization(store.orgs[org_id]),
+        lambda org_id: store.orgs[org_id].org.installed,
+    )
+
+
+def get_organization(services: Services, store: LokeStore, request: ApiRequest) -> ApiResponse:
+    return ApiResponse(200, views.organization(_org(store, request)))
+
+
+def list_locations(services: Services, store: LokeStore, request: ApiRequest) -> ApiResponse:
+    state = _org(store, request)
+    return _page(
+        request,
+        ["organizations", state.id, "locations"],
+        f"locations:{state.id}",
+        state.locations_index,
+        str,
+        lambda location_id: views.location(state.locations[location_id]),
+    )
+
+
+def get_location(services: Services, store: LokeStore, request: ApiRequest) -> ApiResponse:
+    state = _org(store, request)
+    return ApiResponse(200, views.location(state.location(str(request.path_params["locationId"]))))
 
 
 # -- customers -------------------------------------------------------------------------------------
