@@ -259,3 +259,22 @@ def iter_provenance(document: Mapping[str, Any], value: str = "assumed") -> Iter
                 yield from walk(child, f"{pointer}/{index}")
 
     yield from walk(document, "")
+
+
+def iter_assumptions(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every assumption of a spec: the items marked `x-provenance: assumed`, and the documented
+    (`seed` / `public-docs`) items whose `x-assumption` records an assumed detail of their
+    behaviour (openapi/CONVENTIONS.md, "Provenance and sources")."""
+    yield from iter_provenance(document)
+
+    def walk(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
+        if isinstance(node, dict):
+            if node.get("x-provenance") in ("seed", "public-docs") and node.get("x-assumption"):
+                yield pointer or "/", str(node["x-assumption"]).strip()
+            for key, child in node.items():
+                yield from walk(child, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                yield from walk(child, f"{pointer}/{index}")
+
+    yield from walk(document, "")

@@ -23,6 +23,9 @@ from mock_server.clock import isoformat
 from mock_server.errors import FieldError, MockError, TooManyRequests, Unauthorized
 
 _MAX_ID = 2**63 - 1
+# the OAuth token's headers: CAP-API-ACCESS-TOKEN (public docs) and X-CAP-API-OAUTH-TOKEN (the
+# vendor's current samples), the same token in either
+OAUTH_SCHEMES = frozenset({"oauthToken", "oauthTokenHeader"})
 
 
 class CapillaryApi(ApiDefinition[CapillaryStore]):
@@ -50,7 +53,7 @@ class CapillaryApi(ApiDefinition[CapillaryStore]):
             user_ok = secrets.same(credential.value, store.till_username)
             password_ok = secrets.same((credential.password or "").lower(), secrets.md5_hex(store.till_password))
             return f"till:{store.till_username}" if user_ok and password_ok else None
-        if credential.scheme == "oauthToken":
+        if credential.scheme in OAUTH_SCHEMES:
             expiry = store.token_expiry(credential.value)
             if expiry is None:
                 return None

@@ -40,7 +40,9 @@ def generate_token(services: Services, store: CapillaryStore, request: ApiReques
 
 
 def register_customer(services: Services, store: CapillaryStore, request: ApiRequest) -> ApiResponse:
-    registration = reg.parse_registration(request.body, store.config)
+    registration = reg.parse_registration(
+        request.body, store.config, source=request.query.get("source"), account_id=request.query.get("accountId")
+    )
     outcome = store.register(
         registration, services.clock.now(), actor(request.principal), user_context(request.headers)
     )
@@ -54,6 +56,14 @@ def lookup_customer(services: Services, store: CapillaryStore, request: ApiReque
     source = None if query["source"] == "ALL" else str(query["source"])
     customer = store.lookup(source, str(query["identifierName"]), str(query["identifierValue"]))
     return ApiResponse(200, customer.details(source))
+
+
+def fetch_customer_id(services: Services, store: CapillaryStore, request: ApiRequest) -> ApiResponse:
+    """`GET /v2/customers/lookup`: only the ID of the customer `lookupCustomer` would find."""
+    query = request.query
+    source = None if query["source"] == "ALL" else str(query["source"])
+    customer = store.lookup(source, str(query["identifierName"]), str(query["identifierValue"]))
+    return ApiResponse(200, {"entity": customer.id, "warnings": []})
 
 
 def update_customer(services: Services, store: CapillaryStore, request: ApiRequest) -> ApiResponse:
@@ -86,6 +96,7 @@ HANDLERS: dict[str, Handler] = {
     "generateOauthToken": generate_token,
     "registerCustomer": register_customer,
     "lookupCustomer": lookup_customer,
+    "fetchCustomerId": fetch_customer_id,
     "updateCustomer": update_customer,
     "listExtendedFields": list_extended_fields,
 }

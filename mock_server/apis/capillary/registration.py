@@ -8,7 +8,8 @@ Capillary's codes (HTTP statuses assumed, see the spec):
 | code | HTTP | when |
 |---|---|---|
 | 3217 | 400 | source is not one of the documented values (schema `x-error-code`) |
-| 8004 / 8005 | 400 | no source / no identifiers (schema `x-error-code-missing`) |
+| 8004 | 400 | a profile with no source, and none in the query |
+| 8005 | 400 | no identifiers (schema `x-error-code-missing`) |
 | 8006 | 409 | a profile's source account already exists on the customer its identifiers belong to |
 | 8013 | 400 | an invalid identifier: empty value, malformed e-mail, two values for one type in a profile |
 | 8014 | 400 | any other registration error: malformed mobile, identifiers of two different customers,
@@ -36,6 +37,7 @@ SOURCES = (
 REPEATABLE_TYPES = frozenset({"cardnumber"})  # a customer may hold several cards in one source (assumed)
 
 CODE_SOURCE_INVALID = 3217
+CODE_NO_SOURCE = 8004
 CODE_ALREADY_EXISTS = 8006
 CODE_INVALID_IDENTIFIER = 8013
 CODE_REGISTRATION_ERROR = 8014
@@ -291,9 +293,14 @@ def _enrolments(raw: Any, errors: list[FieldError]) -> tuple[Enrolment, ...]:
     return tuple(found)
 
 
-def parse_registration(body: Mapping[str, Any], config: OrgConfig) -> Registration:
+def parse_registration(
+    body: Mapping[str, Any], config: OrgConfig, *, source: str | None = None, account_id: str | None = None
+) -> Registration:
     """A schema-valid registration body read into a `Registration`: names and e-mails truncated,
     identifiers checked and normalised, extended fields checked against the organisation's.
+    `source` and `account_id` come from the query (the vendor's ecommerce samples send them
+    there): a profile without its own `source` takes the query's, a profile of the query's source
+    without its own `accountId` takes the query's; a profile's own values win (assumed).
     Every problem is collected into one `ValidationFailed`."""
     errors: list[FieldError] = []
     profiles: list[Profile] = []
@@ -302,11 +309,24 @@ def parse_registration(body: Mapping[str, Any], config: OrgConfig) -> Registrati
         if not isinstance(raw, Mapping):
             continue
         where = f"profiles[{index}]"
-        source = str(raw.get("source", ""))
-        account_id = raw.get("accountId")
+        own_source = raw.get("source")
+        if own_source is None and source is None:
+            errors.append(FieldError(
+                f"{where}.source",
+                "is required: give the profile a source, or send source as a query parameter",
+                CODE_NO_SOURCE,
+            ))
+        profile_source = str(own_source if own_source is not None else source or "")
+        own_account = raw.get("accountId")
+        if isinstance(own_account, str):
+            profile_account = own_account
+        elif account_id is not None and profile_source == source:
+            profile_account = account_id
+        else:
+            profile_account = ""
         profile = Profile(
-            source=source,
-            account_id=account_id if isinstance(account_id, str) else "",
+            source=profile_source,
+            account_id=profile_account,
             identifiers=_identifiers(raw.get("identifiers"), f"{where}.identifiers", config, errors),
             first_name=_name(raw, "firstName"),
             last_name=_name(raw, "lastName"),

@@ -2,6 +2,9 @@
 
 - OAuth2 client credentials (`POST /auth/token`): one client token reaches every organization that
   installed the add-on; an organization that did not is answered 403, an unknown one 404.
+- OpenID Connect discovery of the issuer `<base URL>/auth` (`/auth/.well-known/openid-configuration`,
+  `/auth/jwks`), built from the request so published OIDC clients find the token endpoint.
+- The organizations that installed the add-on (`GET /organizations`) and their locations.
 - Customers with LOKE's `X-Next-Page` keyset cursor (`paging.py`), points, payments, customer lists.
 - Webhook subscriptions upserted by ref; events (`events.py`, made to happen through
   `POST /__admin/loke/events`) change the state and are POSTed to every matching subscription,
@@ -30,6 +33,12 @@ class LokeApi(ApiDefinition[LokeStore]):
     fixture_section = "loke"
     handlers: dict[str, Handler] = {
         "getToken": h.get_token,
+        "getOpenIdConfiguration": h.openid_configuration,
+        "getJwks": h.jwks,
+        "listOrganizations": h.list_organizations,
+        "getOrganization": h.get_organization,
+        "listLocations": h.list_locations,
+        "getLocation": h.get_location,
         "listCustomers": h.list_customers,
         "getCustomer": h.get_customer,
         "adjustPoints": h.adjust_points,

@@ -276,6 +276,11 @@ def _location_id(state: OrgState, body: Mapping[str, Any]) -> str:
     location = body.get("location")
     if isinstance(location, Mapping) and location.get("id") is not None:
         return state.location(str(location["id"])).id
+    if not state.locations:  # an organization loaded from fixtures without a venue
+        raise ValidationFailed(
+            f"Organization {state.id} has no location",
+            [FieldError("location.id", "expected the id of one of its locations; add one with fixtures")],
+        )
     return next(iter(state.locations))
 
 

@@ -2,6 +2,10 @@
 
 ```yaml
 loke:
+  organizations:  # more organizations (installed: whether they installed the add-on, default true)
+    - {id?, name, installed?}
+  locations:   # venues of an organization (payments may then use them as locationId)
+    - {organization_id?, id?, name}
   customers:   # LOKE's Customer fields; id (a ULID) and timestamps optional
     - {organization_id?, id?, firstName, lastName, email?, phoneNumber?, dob?, gender?,
        hasAgreedToMarketing?, createdAt?, updatedAt?, statistics?: {pointsBalance?, ...}}
@@ -13,19 +17,20 @@ loke:
 ```
 
 `organization_id` defaults to the first seeded organization that installed the add-on. Records
-may refer to customers of the same document. Fixtures are state as it is: a payment loaded here
-does not change its customer's statistics (give them on the customer). `check` reports every
-problem (record and field named) before `load` changes anything. Pure: no I/O.
+may refer to organizations, locations and customers of the same document. Fixtures are state as
+it is: a payment loaded here does not change its customer's statistics (give them on the customer).
+`check` reports every problem (record and field named) before `load` changes anything. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from mock_server.apis.loke import events
-from mock_server.apis.loke.store import STATISTICS_FIELDS, LokeStore, OrgState, Payment
+from mock_server.apis.loke.store import STATISTICS_FIELDS, Counters, LokeStore, Organization, OrgState, Payment
 from mock_server.errors import FieldError, MockError
 from mock_server.schema import CompiledSchema
 
@@ -40,10 +45,28 @@ SECTION = CompiledSchema(
         "type": "object",
         "additionalProperties": False,
         "properties": {
+            "organizations": {"type": "array"},
+            "locations": {"type": "array"},
             "customers": {"type": "array"},
             "lists": {"type": "array"},
             "payments": {"type": "array"},
         },
+    }
+)
+ORGANIZATION = CompiledSchema(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": {"id": _ULID, "name": {"type": "string", "minLength": 1}, "installed": {"type": "boolean"}},
+    }
+)
+LOCATION = CompiledSchema(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": {"organization_id": _ORG, "id": _ULID, "name": {"type": "string", "minLength": 1}},
     }
 )
 CUSTOMER = CompiledSchema(
@@ -168,14 +191,46 @@ def check(store: LokeStore, section: Any) -> list[FieldError]:
     emails: dict[tuple[str, str], str] = {}
     phones: dict[tuple[str, str], str] = {}
     new_customers: dict[str, set[str]] = {}
+    # organizations of this document: empty stand-ins, so later records can be checked against them
+    pending: dict[str, OrgState] = {}
+    scratch = Counters(random.Random(0))
+    for index, record in enumerate(_records(section, "organizations")):
+        where = f"loke.organizations[{index}]"
+        errors = ORGANIZATION.errors(record, root=where)
+        if errors:
+            problems.extend(errors)
+            continue
+        org_id = record.get("id")
+        if org_id is None:
+            continue  # gets a new id: nothing in this document can refer to it
+        if org_id in store.orgs or org_id in pending:
+            problems.append(FieldError(f"{where}.id", f"organization {org_id} already exists"))
+            continue
+        pending[org_id] = OrgState(Organization(org_id, str(record["name"]), True), scratch)
 
     def org_of(record: Mapping[str, Any], where: str) -> OrgState | None:
         org_id = str(record.get("organization_id") or default_org)
-        state = store.orgs.get(org_id)
+        state = store.orgs.get(org_id) or pending.get(org_id)
         if state is None:
-            known = ", ".join(store.orgs)
+            known = ", ".join([*store.orgs, *pending])
             problems.append(FieldError(f"{where}.organization_id", f"unknown organization {org_id}; known: {known}"))
         return state
+
+    new_locations: dict[str, set[str]] = {}
+    for index, record in enumerate(_records(section, "locations")):
+        where = f"loke.locations[{index}]"
+        errors = LOCATION.errors(record, root=where)
+        if errors:
+            problems.extend(errors)
+            continue
+        state = org_of(record, where)
+        if state is None:
+            continue
+        location_id = record.get("id")
+        if location_id is not None:
+            if location_id in state.locations or location_id in new_locations.get(state.id, set()):
+                problems.append(FieldError(f"{where}.id", f"location {location_id} already exists in {state.id}"))
+            new_locations.setdefault(state.id, set()).add(location_id)
 
     def customer_known(state: OrgState, customer_id: str) -> bool:
         return customer_id in state.customers or customer_id in new_customers.get(state.id, set())
@@ -247,9 +302,14 @@ def check(store: LokeStore, section: Any) -> list[FieldError]:
             new_payments.add((state.id, payment_id))
         if not customer_known(state, record["customer"]["id"]):
             problems.append(FieldError(f"{where}.customer.id", f"no customer {record['customer']['id']} in {state.id}"))
-        if record.get("locationId") is not None and record["locationId"] not in state.locations:
-            known = ", ".join(state.locations)
+        location_id = record.get("locationId")
+        if location_id is not None and location_id not in state.locations and location_id not in new_locations.get(
+            state.id, set()
+        ):
+            known = ", ".join([*state.locations, *sorted(new_locations.get(state.id, set()))])
             problems.append(FieldError(f"{where}.locationId", f"unknown location; known in {state.id}: {known}"))
+        elif location_id is None and not state.locations and not new_locations.get(state.id):
+            problems.append(FieldError(f"{where}.locationId", f"{state.id} has no location; give one in locations"))
         try:
             events.payment_amounts(record.get("items") or [], record)
         except MockError as exc:
@@ -261,6 +321,14 @@ def load(store: LokeStore, section: Mapping[str, Any], now: datetime) -> int:
     """Load a section `check` accepted. Returns the number of records loaded."""
     default_org = store.installed[0].id
     count = 0
+    for record in _records(section, "organizations"):
+        org_id = record.get("id") or store.counters.ulid(now)
+        store.add_org(Organization(str(org_id), str(record["name"]), bool(record.get("installed", True))))
+        count += 1
+    for record in _records(section, "locations"):
+        state = store.orgs[str(record.get("organization_id") or default_org)]
+        state.add_location(str(record["name"]), now, location_id=record.get("id"))
+        count += 1
     for record in _records(section, "customers"):
         state = store.orgs[str(record.get("organization_id") or default_org)]
         created = _time(record["createdAt"]) if record.get("createdAt") else None

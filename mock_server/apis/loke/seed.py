@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from mock_server import secrets
 from mock_server.apis.loke.ids import UlidGenerator
-from mock_server.apis.loke.store import Counters, Location, LokeStore, Organization, OrgState, Payment
+from mock_server.apis.loke.store import Counters, LokeStore, Organization, Payment
 
 # the seeded token (in /__admin/credentials) never expires, whatever the virtual clock does;
 # tokens from the token endpoint live TOKEN_TTL_SECONDS
@@ -64,11 +64,10 @@ def build(seed: int) -> LokeStore:
     moment = EPOCH
     for position, (name, installed, locations, customers, lists, payments, points) in enumerate(ORGANIZATIONS):
         org = Organization(org_ids.new(EPOCH - timedelta(days=400 - position)), name, installed)
-        state = OrgState(org, counters)
-        store.orgs[org.id] = state
+        state = store.add_org(org)
         for place in locations:
-            location_id = counters.ulid(EPOCH - timedelta(days=300))
-            state.locations[location_id] = Location(location_id, f"{name} - {place}")
+            state.add_location(f"{name} - {place}", EPOCH - timedelta(days=300))
+        venues = list(state.locations)
         people = []
         for index in range(customers):
             moment += timedelta(days=3, hours=7, minutes=data.randrange(60))
@@ -79,7 +78,7 @@ def build(seed: int) -> LokeStore:
             for member in members:
                 moment += timedelta(minutes=41)
                 state.add_member(created.id, people[member].id, moment)
-        for who, lines in payments:
+        for number, (who, lines) in enumerate(payments):
             moment += timedelta(days=1, hours=2)
             items = [
                 {"id": counters.ulid(moment), "name": item, "amount": cents, "quantity": quantity,
@@ -91,7 +90,7 @@ def build(seed: int) -> LokeStore:
                 id=counters.uuid(), customer_id=people[who].id, billing_type="order/pickup",
                 charged_amount=total, credit_amount=0, discount_amount=0, external_amount=0, fee_amount=0,
                 currency="AUD", created_at=moment - timedelta(minutes=3), completed_at=moment,
-                items=items, location_id=next(iter(state.locations)),
+                items=items, location_id=venues[number % len(venues)],  # spread over the venues
             )
             state.add_payment(payment, count_spend=True)
         for who, amount in points:

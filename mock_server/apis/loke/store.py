@@ -189,6 +189,7 @@ class OrgState:
         self.org = org
         self.counters = counters
         self.locations: dict[str, Location] = {}
+        self.locations_index: SortedIndex[str] = SortedIndex()  # by id (ULIDs: creation order)
         self.customers: dict[str, Customer] = {}
         self.by_created: SortedIndex[str] = SortedIndex()
         self.by_updated: SortedIndex[int] = SortedIndex()
@@ -367,6 +368,19 @@ class OrgState:
         self.touch(customer, now)
         return customer
 
+    # -- locations -----------------------------------------------------------------------------
+    def add_location(self, name: str, now: datetime, *, location_id: str | None = None) -> Location:
+        if location_id is None:
+            location_id = self.counters.ulid(now)
+        else:
+            self.counters.ulids.observe(location_id)
+        if location_id in self.locations:
+            raise Conflict(f"Location {location_id} already exists", [FieldError("location.id", "is already taken")])
+        created = Location(location_id, name)
+        self.locations[location_id] = created
+        self.locations_index.add(location_id, location_id)
+        return created
+
     # -- payments ------------------------------------------------------------------------------
     def location(self, location_id: str) -> Location:
         found = self.locations.get(location_id)
@@ -505,6 +519,7 @@ class LokeStore:
     token_seed: str
     counters: Counters
     tokens: dict[str, datetime] = field(default_factory=dict)  # sha256(token) -> expiry
+    org_index: SortedIndex[str] = field(default_factory=SortedIndex)  # every organization, by id
     seeded_token: str = ""
     issued: int = 0
     attempts: deque[Attempt] = field(default_factory=lambda: deque(maxlen=MAX_ATTEMPTS_KEPT))
@@ -539,6 +554,16 @@ class LokeStore:
         return id_ok and secret_ok
 
     # -- organizations -------------------------------------------------------------------------
+    def add_org(self, org: Organization) -> OrgState:
+        """A new organization (the seed's, or a fixture's); ids are ULIDs, so the listing is in
+        creation order."""
+        if org.id in self.orgs:
+            raise Conflict(f"Organization {org.id} already exists", [FieldError("organization.id", "is already taken")])
+        state = OrgState(org, self.counters)
+        self.orgs[org.id] = state
+        self.org_index.add(org.id, org.id)
+        return state
+
     @property
     def installed(self) -> list[Organization]:
         return [state.org for state in self.orgs.values() if state.org.installed]
