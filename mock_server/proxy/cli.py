@@ -1,0 +1,106 @@
+"""`loyalty-mock proxy`: options and the run loop (like `serve`: one line per API, Ctrl-C stops)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from mock_server.settings import SLUGS
+
+
+def _upstream(text: str) -> tuple[str, str]:
+    slug, sep, url = text.partition("=")
+    if not sep or slug not in SLUGS:
+        raise argparse.ArgumentTypeError(f"expected SLUG=URL with SLUG one of {', '.join(SLUGS)}, got {text!r}")
+    if not url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL for {slug}, got {url!r}")
+    return slug, url
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text}")
+    return value
+
+
+def add_parser(sub: Any, port: Any) -> None:
+    """Add `proxy` to the `loyalty-mock` subcommands (`port`: the CLI's port-number type)."""
+    proxy = sub.add_parser("proxy", help="validating, recording reverse proxy in front of the vendors")
+    proxy.add_argument(
+        "--upstream",
+        action="append",
+        required=True,
+        type=_upstream,
+        metavar="SLUG=URL",
+        help="the vendor's base URL for one API (repeatable)",
+    )
+    proxy.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    proxy.add_argument("--port", type=port, default=8080, help="port (default 8080; 0 = any free port)")
+    proxy.add_argument("--har", metavar="FILE", help="append every exchange to this HAR 1.2 file (secrets redacted)")
+    proxy.add_argument(
+        "--upstream-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="answer 504 when the vendor takes longer (default 30)",
+    )
+    proxy.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from mock_server.proxy.app import build_state, create_proxy_app
+
+    upstreams = dict(args.upstream)
+    try:
+        state = build_state(upstreams, timeout=args.upstream_timeout, har_path=args.har)
+    except OSError as exc:
+        print(f"loyalty-mock: error: cannot write the HAR file {args.har}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    runner = web.AppRunner(create_proxy_app(state), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        print(f"loyalty-mock: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
+        return 1
+    port = args.port
+    for sock in runner.addresses or []:
+        port = sock[1]
+        break
+    base = f"http://{args.host}:{port}"
+    for slug, url in upstreams.items():
+        print(f"{slug:<20} {base}/{slug} -> {url}")
+    if len(upstreams) == 1:
+        print(f"{'(root)':<20} {base}")
+    print(f"{'admin':<20} {base}/__admin", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(_run(args))
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
