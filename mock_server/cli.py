@@ -209,18 +209,9 @@ async def _serve(settings: Settings, api_ports: dict[str, int] | None = None) ->
             await runner.cleanup()
             print(f"loyalty-mock: error: cannot use the TLS certificate/key: {exc}", file=sys.stderr)
             return 2
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
-        print(f"loyalty-mock: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)
+    port = await listen(runner, settings.host, settings.port, ssl_context)
+    if port is None:
         return 1
-    port = settings.port
-    for sock in runner.addresses or []:
-        port = sock[1]
-        break
     scheme = "https" if ssl_context else "http"
     base = f"{scheme}://{settings.host}:{port}"
     from mock_server.app import SERVICES
@@ -249,16 +240,49 @@ async def _serve(settings: Settings, api_ports: dict[str, int] | None = None) ->
     except BrokenPipeError:  # nobody reads the URLs (`serve | head -1`): keep serving all the same
         _discard_stdout()
 
+    await until_stopped()
+    for _, api_runner, _ in api_sites:  # their requests finish while the main app's services still run
+        await api_runner.cleanup()
+    await runner.cleanup()
+    return 0
+
+
+def slug_url(text: str) -> tuple[str, str]:
+    """The argument type `SLUG=URL` (`proxy --upstream`, `drift --api-url`)."""
+    slug, sep, url = text.partition("=")
+    if not sep or slug not in SLUGS:
+        raise argparse.ArgumentTypeError(f"expected SLUG=URL with SLUG one of {', '.join(SLUGS)}, got {text!r}")
+    if not url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL for {slug}, got {url!r}")
+    return slug, url
+
+
+async def listen(
+    runner: web.AppRunner, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> int | None:
+    """Start a site of `runner` on `host:port`: the port it listens on (the free one when `port`
+    is 0), or None when it cannot (the runner cleaned up, the reason on stderr: exit status 1)."""
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        print(f"loyalty-mock: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
+        return None
+    for sock in runner.addresses or []:
+        return int(sock[1])
+    return port
+
+
+async def until_stopped() -> None:
+    """Wait for SIGINT (Ctrl-C) or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    for _, api_runner, _ in api_sites:  # their requests finish while the main app's services still run
-        await api_runner.cleanup()
-    await runner.cleanup()
-    return 0
 
 
 def _discard_stdout() -> None:

@@ -328,14 +328,12 @@ def _getall(request: web.BaseRequest) -> Any:
 
 
 class Mounts:
-    """Which API serves which first path segment (`customtrades` -> its runtime and prefix), the
-    one served at the root too (when a single API is selected), and the paths left to aiohttp's
-    router (the admin's static docs)."""
+    """Which API serves which first path segment (`customtrades` -> its runtime and prefix), and
+    the one served at the root too (when a single API is selected)."""
 
     def __init__(self) -> None:
         self.by_segment: dict[str, tuple[ApiRuntime, str]] = {}
         self.root: ApiRuntime | None = None
-        self.routed_prefixes: tuple[str, ...] = ()
 
 
 def mount(app: web.Application, mounts: Mounts, runtime: ApiRuntime, prefix: str) -> None:
@@ -363,16 +361,16 @@ RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 def fast_path(mounts: Mounts, routed: RequestHandler) -> RequestHandler:
     """The server's request handler: the same dispatch the app's routes do, without aiohttp's URL
     resolution, match info and middleware chain (the mock has none) on every request — about a
-    tenth of a request's cost (issue 11). What the routes would not give an API (the admin's
-    static docs, unknown prefixes with several APIs) and `Expect: 100-continue` requests (the
-    app answers the 100) go to `routed`, the app's own handler."""
-    by_segment, root, routed_prefixes = mounts.by_segment, mounts.root, mounts.routed_prefixes
+    tenth of a request's cost (issue 11). What the routes would not give an API (unknown
+    prefixes with several APIs) and `Expect: 100-continue` requests (the app answers the 100)
+    go to `routed`, the app's own handler."""
+    by_segment, root = mounts.by_segment, mounts.root
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
         if not request.raw_path.startswith("/"):  # CONNECT host:port, OPTIONS *: not a resource here
             return refusal(mounts, "", _not_origin_form(request))
-        if "Expect" not in request.headers and not path.startswith(routed_prefixes):
+        if "Expect" not in request.headers:
             segment, _, rest = path[1:].partition("/")
             found = by_segment.get(segment)
             if found is not None:
@@ -459,6 +457,26 @@ def parser_refusal(exc: BaseException | None, description: str = "") -> MockErro
     return MalformedRequest(f"The request is not valid HTTP/1.1 ({reason})", [field])
 
 
+_HEADER_LINE = re.compile(rb"\r?\n([!#$%&'*+.^_`|~0-9A-Za-z-]{1,64})[ \t]*:([^\r\n]*)")
+_BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def name_bad_header(error: MockError, head: bytes) -> MockError:
+    """A generic refusal ("a header line is invalid", "not valid HTTP/1.1") made specific: the
+    first header line of `head` (the bytes received) whose value holds a control character is
+    named (the name only: a value may be a secret)."""
+    if not error.fields or error.fields[0].field not in ("headers", "request") or error.status != 400:
+        return error
+    for match in _HEADER_LINE.finditer(head):
+        if _BAD_VALUE_BYTE.search(match.group(2)):
+            name = match.group(1).decode("ascii")
+            return MalformedRequest(
+                error.message,
+                [FieldError(f"header.{name}", "holds a control character; expected visible ASCII, space or tab")],
+            )
+    return error
+
+
 _ERROR_11 = ERROR._replace(version=HttpVersion11)
 _REQUEST_LINE = re.compile(rb"(?:^|\n)[A-Z]+ (/[^ \r\n]*)")
 _REQUEST_START = re.compile(rb"[A-Z]+ /")
@@ -504,7 +522,8 @@ class EnvelopedRequestHandler(HttpProtocol):
             self.log_debug("Refused a request the HTTP parser could not read: %s", err_info.exc)
             lines = _REQUEST_LINE.findall(self._latest_head) or _REQUEST_LINE.findall(self._request_head)
             path = lines[-1].decode("latin-1") if lines else ""
-            return self._refusal(path, parser_refusal(err_info.exc, err_info.message or ""))
+            error = parser_refusal(err_info.exc, err_info.message or "")
+            return self._refusal(path, name_bad_header(error, self._request_head or self._latest_head))
 
         return refuse
 

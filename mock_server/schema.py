@@ -25,6 +25,21 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+\Z")
 
 
+def json_type(value: Any) -> str:
+    """The JSON type name of a parsed JSON value (an integer is a "number")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
 def _is_email(value: str) -> bool:
     return bool(_EMAIL.match(value))
 

@@ -6,7 +6,7 @@ Nothing here touches HTTP; the dispatcher asks this module what an operation exp
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -245,13 +245,14 @@ def _group(name: str) -> str:
     return "p_" + "".join(c if c.isalnum() else f"_{ord(c):x}_" for c in name)
 
 
-def iter_provenance(document: Mapping[str, Any], value: str = "assumed") -> Iterator[tuple[str, str]]:
-    """Every location (a JSON pointer) carrying `x-provenance: <value>`, with its x-assumption."""
+def _marked(document: Mapping[str, Any], pick: Callable[[dict[str, Any]], str | None]) -> Iterator[tuple[str, str]]:
+    """Every location (a JSON pointer) of `document` whose object `pick` gives a text for, with it."""
 
     def walk(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
         if isinstance(node, dict):
-            if node.get("x-provenance") == value:
-                yield pointer or "/", str(node.get("x-assumption", node.get("description", ""))).strip()
+            text = pick(node)
+            if text is not None:
+                yield pointer or "/", text
             for key, child in node.items():
                 yield from walk(child, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
         elif isinstance(node, list):
@@ -259,6 +260,17 @@ def iter_provenance(document: Mapping[str, Any], value: str = "assumed") -> Iter
                 yield from walk(child, f"{pointer}/{index}")
 
     yield from walk(document, "")
+
+
+def iter_provenance(document: Mapping[str, Any], value: str = "assumed") -> Iterator[tuple[str, str]]:
+    """Every location (a JSON pointer) carrying `x-provenance: <value>`, with its x-assumption."""
+
+    def pick(node: dict[str, Any]) -> str | None:
+        if node.get("x-provenance") != value:
+            return None
+        return str(node.get("x-assumption", node.get("description", ""))).strip()
+
+    yield from _marked(document, pick)
 
 
 def iter_assumptions(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -267,14 +279,9 @@ def iter_assumptions(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     behaviour (openapi/CONVENTIONS.md, "Provenance and sources")."""
     yield from iter_provenance(document)
 
-    def walk(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
-        if isinstance(node, dict):
-            if node.get("x-provenance") in ("seed", "public-docs") and node.get("x-assumption"):
-                yield pointer or "/", str(node["x-assumption"]).strip()
-            for key, child in node.items():
-                yield from walk(child, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
-        elif isinstance(node, list):
-            for index, child in enumerate(node):
-                yield from walk(child, f"{pointer}/{index}")
+    def pick(node: dict[str, Any]) -> str | None:
+        if node.get("x-provenance") in ("seed", "public-docs") and node.get("x-assumption"):
+            return str(node["x-assumption"]).strip()
+        return None
 
-    yield from walk(document, "")
+    yield from _marked(document, pick)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import requests
 from aiohttp import web
@@ -28,7 +29,73 @@ from mock_server.lifecycle import vendor_runtimes
 from mock_server.settings import Settings
 
 
-class MockServer:
+def start_in_thread(
+    boot: Callable[[], Awaitable[int]], name: str
+) -> tuple[asyncio.AbstractEventLoop, threading.Thread, int]:
+    """A new event loop in a daemon thread called `name`: runs `boot` (which starts the sites and
+    returns the port), then serves until `stop_thread`. Returns the loop, the thread and the port;
+    an error in `boot` is raised here."""
+    ready: Future[int] = Future()
+    loop = asyncio.new_event_loop()
+
+    async def booted() -> None:
+        ready.set_result(await boot())
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(booted())
+        except BaseException as exc:  # surface start-up errors to the caller
+            if not ready.done():
+                ready.set_exception(exc)
+            return
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return loop, thread, ready.result(timeout=120)
+
+
+def stop_thread(
+    loop: asyncio.AbstractEventLoop, thread: threading.Thread | None, runners: Iterable[web.AppRunner | None]
+) -> None:
+    """Clean up `runners` (in order) on `loop`, then stop the loop, join its thread and close it."""
+    for runner in runners:
+        if runner is not None:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+    loop.call_soon_threadsafe(loop.stop)
+    if thread is not None:
+        thread.join(timeout=30)
+    loop.close()
+
+
+class InThreadServer:
+    """What `MockServer` and the proxy's `ProxyServer` share: `with` starts and stops the server,
+    which listens on `host:port`."""
+
+    host: str
+    port: int
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class MockServer(InThreadServer):
     def __init__(
         self, settings: Settings | None = None, host: str = "127.0.0.1", *, port_per_api: bool = False
     ) -> None:
@@ -47,10 +114,7 @@ class MockServer:
 
     # lifecycle
     def start(self) -> MockServer:
-        ready: Future[int] = Future()
-        self._loop = asyncio.new_event_loop()
-
-        async def boot() -> None:
+        async def boot() -> int:
             self._app = create_app(self.settings)
             self._runner = await start_runner(self._app)
             site = web.TCPSite(self._runner, self.host, 0)
@@ -62,53 +126,20 @@ class MockServer:
                 for slug, runner, port in await start_api_sites(services, self.host, free):
                     self._api_runners.append(runner)
                     self.api_ports[slug] = port
-            ready.set_result(int(address[1]))
+            return int(address[1])
 
-        def run() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            try:
-                self._loop.run_until_complete(boot())
-            except BaseException as exc:  # surface start-up errors to the caller
-                if not ready.done():
-                    ready.set_exception(exc)
-                return
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="loyalty-mock", daemon=True)
-        self._thread.start()
-        self.port = ready.result(timeout=120)
+        self._loop, self._thread, self.port = start_in_thread(boot, "loyalty-mock")
         return self
 
     def stop(self) -> None:
         if self._loop is None:
             return
-        loop = self._loop
-        for runner in self._api_runners:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        stop_thread(self._loop, self._thread, [*self._api_runners, self._runner])
         self._api_runners.clear()
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        loop.close()
         self._loop = None
         self.session.close()
 
-    def __enter__(self) -> MockServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     # addresses
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     def api_url(self, slug: str) -> str:
         return f"{self.base_url}/{slug}"
 

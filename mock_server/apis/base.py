@@ -110,7 +110,7 @@ class ApiDefinition(Generic[StoreT]):
         raise NotImplementedError
 
     def guard(self, services: Services, headers: Mapping[str, str]) -> None:
-        """Called before anything else (after routing) for every request: may raise (e.g. 401)."""
+        """Called before anything else, routing included, for every request: may raise (e.g. 401)."""
 
     def authenticate(self, services: Services, store: StoreT, credential: Credential) -> Any | None:
         """The principal a credential stands for, or None when it is not valid here."""

@@ -9,16 +9,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from mock_server.cli import slug_url
 from mock_server.settings import SLUGS
-
-
-def _api_url(text: str) -> tuple[str, str]:
-    slug, sep, url = text.partition("=")
-    if not sep or slug not in SLUGS:
-        raise argparse.ArgumentTypeError(f"expected SLUG=URL with SLUG one of {', '.join(SLUGS)}, got {text!r}")
-    if not url.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL for {slug}, got {url!r}")
-    return slug, url
 
 
 def _pointer(text: str) -> str:
@@ -34,7 +26,7 @@ def add_parser(sub: Any) -> None:
     drift.add_argument(
         "--api-url",
         action="append",
-        type=_api_url,
+        type=slug_url,
         default=[],
         metavar="SLUG=URL",
         help="the base URL one API was called at (repeatable; defaults: the vendors' real base URLs)",

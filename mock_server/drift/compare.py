@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from mock_server.journal import REDACTED
+from mock_server.schema import json_type
 
 _INDEX = re.compile(r"/\d+(?=/|$)")
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
@@ -17,20 +18,6 @@ _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 def fold(pointer: str) -> str:
     return _INDEX.sub("/*", pointer)
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 _TYPES = {

@@ -246,21 +246,12 @@ class Drift:
             learned = True
             await self._maybe_stop_noise_run()
         if status_a != exchange.status:
-            location, prov = checker.locate_response(op, exchange.status, None)
             self._add(
                 ("status", slug, op_id, exchange.status, status_a),
                 "",
-                {
-                    "kind": "mock_differs",
-                    "verdict": "mock differs",
-                    "api": slug,
-                    "operation_id": op_id,
-                    "status": exchange.status,
-                    "location": checker.api.location(location),
-                    "provenance": prov[0],
-                    "provenance_location": prov[1],
-                    "detail": f"the vendor answered {exchange.status}, the mock {status_a}",
-                },
+                _mock_differs(
+                    checker, op, exchange, None, detail=f"the vendor answered {exchange.status}, the mock {status_a}"
+                ),
                 exchange,
                 {"vendor_status": exchange.status, "mock_status": status_a},
             )
@@ -277,7 +268,6 @@ class Drift:
         ):
             if kind == "value" and not learned:
                 continue  # no noise known for this answer (first seen after the noise run ended)
-            location, prov = checker.locate_response(op, exchange.status, _escape_parts(folded))
             detail = {
                 "missing": f"the vendor sends {folded or '/'} ({vendor_value}); the mock does not",
                 "extra": f"the mock sends {folded or '/'} ({mock_value}); the vendor does not",
@@ -288,19 +278,9 @@ class Drift:
             self._add(
                 ("mock", slug, op_id, exchange.status, kind, folded),
                 folded,
-                {
-                    "kind": "mock_differs",
-                    "verdict": "mock differs",
-                    "api": slug,
-                    "operation_id": op_id,
-                    "status": exchange.status,
-                    "location": checker.api.location(location),
-                    "provenance": prov[0],
-                    "provenance_location": prov[1],
-                    "pointer": pointer,
-                    "difference": kind,
-                    "detail": detail,
-                },
+                _mock_differs(
+                    checker, op, exchange, _escape_parts(folded), pointer=pointer, difference=kind, detail=detail
+                ),
                 exchange,
                 {"vendor": vendor_value, "mock": mock_value},
             )
@@ -460,3 +440,22 @@ def iter_sources(paths: Iterable[str]) -> Iterable[str]:
 
 
 __all__ = ["REDACTED", "Drift", "HarError", "Options", "analyse", "parts_of"]
+
+
+def _mock_differs(
+    checker: Checker, op: Any, exchange: Exchange, parts: list[str | int] | None, **facts: Any
+) -> dict[str, Any]:
+    """A "mock differs" finding about `exchange`'s answer (at `parts` of its body, None: its
+    status), located in the spec; `facts` (the detail last) complete it."""
+    location, prov = checker.locate_response(op, exchange.status, parts)
+    return {
+        "kind": "mock_differs",
+        "verdict": "mock differs",
+        "api": exchange.api,
+        "operation_id": op.operation_id,
+        "status": exchange.status,
+        "location": checker.api.location(location),
+        "provenance": prov[0],
+        "provenance_location": prov[1],
+        **facts,
+    }

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import errno
 import logging
-import signal
 import sys
 from typing import Any
 
 from aiohttp import web
 
-from mock_server.settings import SLUGS
-
-
-def _upstream(text: str) -> tuple[str, str]:
-    slug, sep, url = text.partition("=")
-    if not sep or slug not in SLUGS:
-        raise argparse.ArgumentTypeError(f"expected SLUG=URL with SLUG one of {', '.join(SLUGS)}, got {text!r}")
-    if not url.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL for {slug}, got {url!r}")
-    return slug, url
+from mock_server.cli import listen, slug_url, until_stopped
 
 
 def _seconds(text: str) -> float:
@@ -42,7 +30,7 @@ def add_parser(sub: Any, port: Any) -> None:
         "--upstream",
         action="append",
         required=True,
-        type=_upstream,
+        type=slug_url,
         metavar="SLUG=URL",
         help="the vendor's base URL for one API (repeatable)",
     )
@@ -70,30 +58,16 @@ async def _run(args: argparse.Namespace) -> int:
         return 2
     runner = web.AppRunner(create_proxy_app(state), handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
-        print(f"loyalty-mock: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
+    port = await listen(runner, args.host, args.port)
+    if port is None:
         return 1
-    port = args.port
-    for sock in runner.addresses or []:
-        port = sock[1]
-        break
     base = f"http://{args.host}:{port}"
     for slug, url in upstreams.items():
         print(f"{slug:<20} {base}/{slug} -> {url}")
     if len(upstreams) == 1:
         print(f"{'(root)':<20} {base}")
     print(f"{'admin':<20} {base}/__admin", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     await runner.cleanup()
     return 0
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,30 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
-CLI = [sys.executable, "-m", "mock_server"]
-
-
-def _start(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    urls: dict[str, str] = {}
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        name, url = line.split()
-        urls[name] = url
-        if name == "admin":
-            return proc, urls
-    proc.kill()
-    raise AssertionError(f"no start-up lines; stderr: {proc.communicate(timeout=20)[1]}")
+from tests.integration.serve_process import CLI, certificate, start_serve
 
 
 def test_serve_prints_urls_serves_and_stops_on_sigterm() -> None:
-    proc, urls = _start("--seed", "7")
+    proc, urls = start_serve("--seed", "7")
     try:
         assert set(urls) == {"letstrade-pos", "letstrade-channels", "customtrades", "capillary", "loke", "admin"}
         health = requests.get(urls["admin"] + "/health", timeout=10)
@@ -52,7 +31,7 @@ def test_serve_prints_urls_serves_and_stops_on_sigterm() -> None:
 
 
 def test_single_api_is_also_served_at_the_root() -> None:
-    proc, urls = _start("--api", "customtrades")
+    proc, urls = start_serve("--api", "customtrades")
     try:
         assert "(root)" in urls and "loke" not in urls
         assert requests.get(urls["(root)"] + "/v1/customers", timeout=10).status_code == 401
@@ -115,39 +94,9 @@ def test_bad_fixtures_file_is_a_clear_error(tmp_path: object) -> None:
     assert "nonsense-section" in result.stderr and "Traceback" not in result.stderr
 
 
-def _certificate(folder: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
-
-
-def test_serves_https_with_a_given_certificate(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path)
-    proc, urls = _start("--api", "loke", "--tls-cert", str(cert), "--tls-key", str(key))
+def test_serves_https_with_a_givencertificate(tmp_path: Path) -> None:
+    cert, key = certificate(tmp_path)
+    proc, urls = start_serve("--api", "loke", "--tls-cert", str(cert), "--tls-key", str(key))
     try:
         assert urls["admin"].startswith("https://")
         assert requests.get(urls["admin"] + "/health", timeout=10, verify=str(cert)).status_code == 200
@@ -193,7 +142,7 @@ def _free_block(size: int) -> int:
 
 
 def test_port_per_api_serves_every_api_at_the_root_of_its_own_port_on_the_same_state() -> None:
-    proc, urls = _start("--port-per-api", "--seed", "5")
+    proc, urls = start_serve("--port-per-api", "--seed", "5")
     try:
         main_port = int(urls["admin"].rsplit(":", 1)[1].split("/")[0])
         assert set(urls) == {*SLUGS, *(f"{slug}:root" for slug in SLUGS), "admin"}
@@ -253,7 +202,7 @@ def test_port_per_api_serves_every_api_at_the_root_of_its_own_port_on_the_same_s
 
 def test_port_per_api_takes_the_ports_after_port_in_a_fixed_order() -> None:
     base = _free_block(6)
-    proc, urls = _start_at(base, "--port-per-api", "--api", "loke", "--api", "customtrades")
+    proc, urls = start_serve("--port-per-api", "--api", "loke", "--api", "customtrades", port=base)
     try:
         # fixed offsets by API, whichever APIs are mounted: Custom Trades P+3, LOKE P+5
         assert urls["customtrades:root"] == f"http://127.0.0.1:{base + 3}"
@@ -262,20 +211,6 @@ def test_port_per_api_takes_the_ports_after_port_in_a_fixed_order() -> None:
         assert requests.get(urls["loke:root"] + "/organizations", timeout=10).status_code == 401
     finally:
         _stop(proc)
-
-
-def _start_at(port: int, *args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    urls: dict[str, str] = {}
-    for line in proc.stdout:
-        name, url = line.split()
-        urls[name] = url
-        if name == "admin":
-            return proc, urls
-    proc.kill()
-    raise AssertionError(f"no start-up lines; stderr: {proc.communicate(timeout=20)[1]}")
 
 
 def test_port_per_api_with_a_port_in_use_or_out_of_range_is_one_clear_line() -> None:
@@ -299,8 +234,8 @@ def test_port_per_api_with_a_port_in_use_or_out_of_range_is_one_clear_line() -> 
 
 
 def test_port_per_api_serves_https_on_every_port(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path)
-    proc, urls = _start("--port-per-api", "--tls-cert", str(cert), "--tls-key", str(key))
+    cert, key = certificate(tmp_path)
+    proc, urls = start_serve("--port-per-api", "--tls-cert", str(cert), "--tls-key", str(key))
     try:
         for slug in SLUGS:
             assert urls[f"{slug}:root"].startswith("https://127.0.0.1:"), urls

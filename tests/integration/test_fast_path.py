@@ -1,7 +1,8 @@
 """The server's fast path (`dispatcher.fast_path`, issue 11) answers exactly what the app's own
 routes answer: the same requests sent to a server with it and to one without give the same
-statuses, headers that matter and bodies; what it hands back to the routes (static docs,
-`Expect: 100-continue`, unknown prefixes) still works."""
+statuses, headers that matter and bodies (the admin's static docs included: an admin operation,
+`getDocsAsset`, like any other); what it hands back to the routes (`Expect: 100-continue`,
+unknown prefixes) still works."""
 
 from __future__ import annotations
 

@@ -11,8 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import requests
 from mock_server.settings import Settings
 from mock_server.spec import load_document
 from mock_server.testing import MockServer
+from tests.integration.serve_process import certificate, start_serve
 
 CLIENTS = Path(__file__).resolve().parent.parent / "clients"
 DISCOVERY = "/auth/.well-known/openid-configuration"
@@ -89,39 +88,9 @@ def test_discovery_follows_the_host_the_client_used(mock: MockServer) -> None:
     assert proxied.json()["token_endpoint"] == "http://auth.example.test:8443/loke/auth/token"
 
 
-def _serve(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "mock_server", "serve", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    urls: dict[str, str] = {}
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        name, url = line.split()
-        urls[name] = url
-        if name == "admin":
-            return proc, urls
-    proc.kill()
-    raise AssertionError(f"no start-up lines; stderr: {proc.communicate(timeout=20)[1]}")
-
-
-def _certificate(folder: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
-
-
 def test_discovery_at_the_root_with_tls_when_loke_is_the_only_api(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path)
-    proc, urls = _serve("--api", "loke", "--seed", "5", "--tls-cert", str(cert), "--tls-key", str(key))
+    cert, key = certificate(tmp_path)
+    proc, urls = start_serve("--api", "loke", "--seed", "5", "--tls-cert", str(cert), "--tls-key", str(key))
     try:
         root = urls["(root)"].rstrip("/")
         assert root.startswith("https://")

@@ -124,11 +124,6 @@ def _local_urls(value: Any) -> Any:
 
 
 Slot = tuple[str | int, ...]  # ("body", "profiles", 0, "firstName"), ("query", "search"), ...
-CASES: list[tuple[str, Operation]] = []
-for _slug in SLUGS:
-    for _op in build_spec(_slug, load_document(_slug)).operations:
-        if (_slug, _op.operation_id) not in SKIPPED:
-            CASES.append((_slug, _op))
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +238,37 @@ def _slots(op: Operation) -> list[Slot]:
     return slots
 
 
+# the operations with no string field (neither in their example body nor a string parameter):
+# nothing to sweep. Spelled out so that an operation cannot drop out of the sweep unnoticed.
+NO_STRING = {
+    ("capillary", "listExtendedFields"),
+    ("loke", "getOpenIdConfiguration"),
+    ("loke", "getJwks"),
+    ("letstrade-channels", "listChannels"),
+    ("admin", "health"),
+    ("admin", "getCredentials"),
+    ("admin", "getClock"),
+    ("admin", "clearRequests"),
+    ("admin", "listFaults"),
+    ("admin", "clearFaults"),
+    ("admin", "listLetstradeProducts"),
+    ("admin", "clearLokeDeliveries"),
+    ("admin", "getCapillaryCustomer"),
+}
+OPERATIONS: list[tuple[str, Operation]] = [
+    (slug, op)
+    for slug in SLUGS
+    for op in build_spec(slug, load_document(slug)).operations
+    if (slug, op.operation_id) not in SKIPPED
+]
+CASES = [(slug, op) for slug, op in OPERATIONS if (slug, op.operation_id) not in NO_STRING]
+
+
+def test_the_operations_left_out_are_exactly_those_without_a_string() -> None:
+    without = {(slug, op.operation_id) for slug, op in OPERATIONS if not _slots(op)}
+    assert without == NO_STRING
+
+
 _EXAMPLES = max(2, settings.default.max_examples // 12)  # ci: 4 per operation, dev: 8, thorough: 83
 
 
@@ -251,8 +277,6 @@ def test_any_string_in_any_field_is_answered_and_never_breaks_a_read(
     swept: MockServer, slug: str, op: Operation
 ) -> None:
     slots = _slots(op)
-    if not slots:
-        pytest.skip(f"{op.operation_id} takes no string")
 
     @settings(max_examples=_EXAMPLES, deadline=None, database=None, report_multiple_bugs=False,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

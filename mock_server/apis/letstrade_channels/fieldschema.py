@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 
 from mock_server.errors import FieldError
+from mock_server.schema import json_type
 
 FIELD_TYPES: tuple[str, ...] = ("email", "string", "phone", "number", "boolean", "date")
 CHANNEL_TYPES: tuple[str, ...] = ("customer", "product")
@@ -91,24 +92,10 @@ def is_date(value: str) -> bool:
     return True
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def value_problem(field_type: str, value: Any) -> str | None:
     """Why `value` is not of `field_type` (a sentence naming what was expected), or None."""
     expected = _EXPECTED[field_type]
-    got = _json_type(value)
+    got = json_type(value)
     if field_type == "number":
         return None if got == "number" else f"must be {expected}, got {got}"
     if field_type == "boolean":

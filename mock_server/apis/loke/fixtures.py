@@ -25,7 +25,7 @@ it is: a payment loaded here does not change its customer's statistics (give the
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -194,12 +194,30 @@ def check(store: LokeStore, section: Any) -> list[FieldError]:
     # organizations of this document: empty stand-ins, so later records can be checked against them
     pending: dict[str, OrgState] = {}
     scratch = Counters(random.Random(0))
-    for index, record in enumerate(_records(section, "organizations")):
-        where = f"loke.organizations[{index}]"
-        errors = ORGANIZATION.errors(record, root=where)
-        if errors:
-            problems.extend(errors)
-            continue
+
+    def valid(name: str, schema: CompiledSchema) -> Iterator[tuple[str, Any]]:
+        """The records of `name` that `schema` accepts, each with where it is (its errors noted)."""
+        for index, record in enumerate(_records(section, name)):
+            where = f"loke.{name}[{index}]"
+            errors = schema.errors(record, root=where)
+            if errors:
+                problems.extend(errors)
+                continue
+            yield where, record
+
+    def owned(name: str, schema: CompiledSchema) -> Iterator[tuple[str, Any, OrgState]]:
+        """`valid` records of `name` with the organization they belong to (an unknown one noted)."""
+        for where, record in valid(name, schema):
+            org_id = str(record.get("organization_id") or default_org)
+            state = store.orgs.get(org_id) or pending.get(org_id)
+            if state is None:
+                known = ", ".join([*store.orgs, *pending])
+                message = f"unknown organization {org_id}; known: {known}"
+                problems.append(FieldError(f"{where}.organization_id", message))
+                continue
+            yield where, record, state
+
+    for where, record in valid("organizations", ORGANIZATION):
         org_id = record.get("id")
         if org_id is None:
             continue  # gets a new id: nothing in this document can refer to it
@@ -208,24 +226,8 @@ def check(store: LokeStore, section: Any) -> list[FieldError]:
             continue
         pending[org_id] = OrgState(Organization(org_id, str(record["name"]), True), scratch)
 
-    def org_of(record: Mapping[str, Any], where: str) -> OrgState | None:
-        org_id = str(record.get("organization_id") or default_org)
-        state = store.orgs.get(org_id) or pending.get(org_id)
-        if state is None:
-            known = ", ".join([*store.orgs, *pending])
-            problems.append(FieldError(f"{where}.organization_id", f"unknown organization {org_id}; known: {known}"))
-        return state
-
     new_locations: dict[str, set[str]] = {}
-    for index, record in enumerate(_records(section, "locations")):
-        where = f"loke.locations[{index}]"
-        errors = LOCATION.errors(record, root=where)
-        if errors:
-            problems.extend(errors)
-            continue
-        state = org_of(record, where)
-        if state is None:
-            continue
+    for where, record, state in owned("locations", LOCATION):
         location_id = record.get("id")
         if location_id is not None:
             if location_id in state.locations or location_id in new_locations.get(state.id, set()):
@@ -235,15 +237,7 @@ def check(store: LokeStore, section: Any) -> list[FieldError]:
     def customer_known(state: OrgState, customer_id: str) -> bool:
         return customer_id in state.customers or customer_id in new_customers.get(state.id, set())
 
-    for index, record in enumerate(_records(section, "customers")):
-        where = f"loke.customers[{index}]"
-        errors = CUSTOMER.errors(record, root=where)
-        if errors:
-            problems.extend(errors)
-            continue
-        state = org_of(record, where)
-        if state is None:
-            continue
+    for where, record, state in owned("customers", CUSTOMER):
         customer_id = record.get("id")
         if customer_id is not None:
             if customer_known(state, customer_id):
@@ -262,15 +256,7 @@ def check(store: LokeStore, section: Any) -> list[FieldError]:
             problems.append(FieldError(f"{where}.updatedAt", "is before createdAt"))
 
     new_lists: set[tuple[str, str]] = set()
-    for index, record in enumerate(_records(section, "lists")):
-        where = f"loke.lists[{index}]"
-        errors = CUSTOMER_LIST.errors(record, root=where)
-        if errors:
-            problems.extend(errors)
-            continue
-        state = org_of(record, where)
-        if state is None:
-            continue
+    for where, record, state in owned("lists", CUSTOMER_LIST):
         list_id = record.get("id")
         if list_id is not None:
             if list_id in state.lists or (state.id, list_id) in new_lists:
@@ -286,15 +272,7 @@ def check(store: LokeStore, section: Any) -> list[FieldError]:
             seen.add(member_id)
 
     new_payments: set[tuple[str, str]] = set()
-    for index, record in enumerate(_records(section, "payments")):
-        where = f"loke.payments[{index}]"
-        errors = PAYMENT.errors(record, root=where)
-        if errors:
-            problems.extend(errors)
-            continue
-        state = org_of(record, where)
-        if state is None:
-            continue
+    for where, record, state in owned("payments", PAYMENT):
         payment_id = record.get("id")
         if payment_id is not None:
             if payment_id in state.payments or (state.id, payment_id) in new_payments:
