@@ -1,4 +1,4 @@
-"""Each vendor's error envelope (DESIGN.md section 2), as pure functions of a `MockError`."""
+"""Each vendor's error envelope (a fixed interface, see README), as pure functions of a `MockError`."""
 
 from __future__ import annotations
 

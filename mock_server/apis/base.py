@@ -117,7 +117,7 @@ class ApiDefinition(Generic[StoreT]):
         return None
 
     def credentials(self, store: StoreT) -> dict[str, Any]:
-        """Working credentials for `/__admin/credentials`, keyed as DESIGN.md section 2 fixes."""
+        """Working credentials for `/__admin/credentials`, keyed as the README's credentials section fixes."""
         return {}
 
     fixture_section: str | None = None  # the section of a fixtures file this API loads

@@ -35,7 +35,7 @@ from typing import Any
 from mock_server.errors import FieldError
 
 MAX_AMOUNT = Decimal("1000000000")  # the largest points / currency amount the mock accepts
-MAX_TOKEN_TTL = 3600  # "token life at most 60 minutes" (public-facts.md)
+MAX_TOKEN_TTL = 3600  # "token life at most 60 minutes" (Capillary's public docs)
 SCOPES = ("CUSTOMER", "CARD")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 

@@ -1,7 +1,7 @@
 """A sliding-window rate limiter on the virtual clock. Pure: no HTTP, no real time.
 
 Capillary documents a requests-per-minute limit per region (seed 003: Asia-2 100, Asia-1 600,
-EMEA 100) and, for demo clusters, "100 requests/minute per key" (public-facts.md). The mock keeps,
+EMEA 100) and, for demo clusters, "100 requests/minute per key" (Capillary's public docs). The mock keeps,
 per credential, the times of the requests it admitted in the last `window_seconds`; a request is
 admitted while fewer than `limit` of them fall in the window `(now - window, now]`. A refused request
 is not counted (assumed: the documents do not say), so a client that waits `retry_after` seconds is

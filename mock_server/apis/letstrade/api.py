@@ -56,7 +56,7 @@ def customers(services: Services) -> CustomerStore:
 
 def default_customer(services: Services) -> Customer:
     """The seeded Let'sTrade customer (same seed, same customer after every reset): it owns the codes
-    minted without a `user` and the QR-app selections that name nobody (DESIGN.md section 2)."""
+    minted without a `user` and the QR-app selections that name nobody (a fixed interface, see README)."""
 
     def make() -> Customer:
         return customers(services).create(

@@ -467,7 +467,7 @@ def refund(store: PosStore, now: datetime, body: Mapping[str, Any]) -> dict[str,
 
 # -- minting (admin) ------------------------------------------------------------------------------
 def mint_code(store: PosStore, now: datetime, body: Mapping[str, Any]) -> Code:
-    """`POST /__admin/letstrade-pos/codes` (DESIGN.md section 2). Amounts set the owner's account."""
+    """`POST /__admin/letstrade-pos/codes` (a fixed interface, see README). Amounts set the owner's account."""
     user = body.get("user")
     if user is None:
         plan = UserPlan(store.default_customer_id)

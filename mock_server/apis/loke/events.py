@@ -1,7 +1,7 @@
 """LOKE events: what each one does to the state, the payload LOKE posts for it, and the deliveries
 it fans out to. Pure: no I/O; time comes from the caller (the virtual clock).
 
-The admin call `POST /__admin/loke/events` (DESIGN.md section 2) makes an event happen:
+The admin call `POST /__admin/loke/events` (a fixed interface, see README) makes an event happen:
 `{"event": "<name>", "organization_id"?: "...", ...event data in LOKE's own field names}`.
 
 - `customer.created`, data `customer {firstName, lastName, ...}`: a new customer (ULID id);

@@ -1,7 +1,7 @@
 """POS vendor conformance: the mock judges a till's Let'sTrade integration from the journal.
 
 Modules: `rules` (each rule's id, statement, seed passage, severity), `evaluate` (journal entries ->
-bills -> evidence per rule), `report` (JSON in the DESIGN.md section 2 shape, HTML, JUnit XML),
+bills -> evidence per rule), `report` (JSON in its fixed shape, HTML, JUnit XML),
 `handler` (`GET /__admin/letstrade-pos/conformance`). Pure: no aiohttp.
 """
 

@@ -1,4 +1,4 @@
-"""The conformance report in three forms: JSON (the shape DESIGN.md section 2 fixes), a
+"""The conformance report in three forms: JSON (the fixed shape the README documents), a
 self-contained HTML page a vendor can send to Let'sTrade, and JUnit XML for the vendor's CI.
 Everything a till sent is escaped before it reaches HTML or XML."""
 

@@ -1,5 +1,5 @@
 """The rules a till's Let'sTrade integration is judged by: each with an id, a one-line statement,
-the passage of seed 004 (`shared/seeds/004_82b0e23956f986cf.txt`) it comes from, and a severity.
+the passage of Let'sTrade's "POS Integration" document it comes from, and a severity.
 Where the seed is silent (the time budget, what counts as consistent amounts) the statement says
 what we assumed; `ASSUMPTIONS` lists those choices."""
 
