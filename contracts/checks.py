@@ -155,7 +155,7 @@ def _header_secrets(headers: Any, bearer_is_secret: bool) -> dict[str, str]:
                     found[password] = "the password sent in the Basic credentials"
             elif bearer_is_secret:
                 found[credential] = "the bearer token sent"
-        elif lowered in ("x-api-key", "cap-api-access-token"):
+        elif lowered in ("x-api-key", "cap-api-access-token", "x-cap-api-oauth-token"):
             found[text] = f"the {name} header sent"
     return found
 

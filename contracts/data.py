@@ -20,6 +20,8 @@ import schemathesis
 from faker import Faker
 from schemathesis import GenerationMode
 
+from contracts import prose
+
 _FAKE = Faker("en_US")
 CENT = Decimal("0.01")
 # Where a mock's outgoing webhook deliveries go in positive cases: a local port nothing listens
@@ -198,6 +200,8 @@ def channel_payload(field_schema: list[dict[str, Any]], rnd: random.Random) -> d
 
 # -- Capillary ---------------------------------------------------------------------------------------
 LOOKUP_IDENTIFIERS = ("mobile", "email", "externalId", "cardnumber")
+# capillary.yaml Source (a profile without one takes the registration's `source` query parameter)
+CAPILLARY_SOURCES = ("INSTORE", "ECOMMERCE", "WEBSITE", "MOBILE_APP")
 
 
 def capillary_identifier(kind: str, fake: Faker, rnd: random.Random) -> str | None:
@@ -356,9 +360,7 @@ def realistic(api: str, case: Any, rnd: random.Random) -> Any:
     if api == "customtrades" and isinstance(body, dict):
         _customtrades(body, rnd)
     elif api == "letstrade-pos" and operation in ("getOfferings", "finaliseOfferings") and isinstance(body, dict):
-        pos_basket(body, rnd, finalise=operation == "finaliseOfferings")
-        if isinstance(body.get("code"), list):  # a customer shows one code of each type at most
-            body["code"] = list({str(code)[:1]: code for code in body["code"] if isinstance(code, str)}.values())
+        pos_basket(body, rnd, finalise=operation == "finaliseOfferings")  # codes: `prose` (x-unique-by-prefix)
     elif api == "letstrade-channels":
         _letstrade_channels(operation, body, rnd)
     elif api == "capillary" and isinstance(body, dict):
@@ -447,6 +449,21 @@ def _lookup_identifier_first(identifiers: list[Any], types: set[str], fake: Fake
         identifiers.insert(0, {"type": "mobile", "value": capillary_identifier("mobile", fake, rnd)})
 
 
+def _registration_sources(body: dict[str, Any], query: dict[str, Any], rnd: random.Random) -> None:
+    """capillary.yaml registerCustomer: a profile without `source` takes the query's `source`, and
+    one of the query's source without `accountId` the query's `accountId` (a profile's own values
+    win); with neither, 8004. Written into the profiles, so the source-account rules below see
+    the accounts the mock will see."""
+    source, account = query.get("source"), query.get("accountId")
+    for profile in body.get("profiles") or []:
+        if not isinstance(profile, dict):
+            continue
+        if "source" not in profile:
+            profile["source"] = source if isinstance(source, str) else rnd.choice(CAPILLARY_SOURCES)
+        if "accountId" not in profile and isinstance(account, str) and profile["source"] == source:
+            profile["accountId"] = account
+
+
 def _capillary_rules(body: dict[str, Any], rnd: random.Random) -> None:
     """capillary.yaml registerCustomer: identifiers valid for their type (8013/8014), one value
     per type in a profile (8013), a source account once (8014), extended fields only the ones the
@@ -502,6 +519,48 @@ def _capillary_rules(body: dict[str, Any], rnd: random.Random) -> None:
         body["loyaltyProgramEnrollments"] = unique
 
 
+MAX_AMOUNT = Decimal("999999999999999.99")
+_DECIMAL_STRING = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")
+
+
+def _amount(raw: Any) -> Decimal | None:
+    return Decimal(raw) if isinstance(raw, str) and _DECIMAL_STRING.match(raw) else None
+
+
+def _item_amount(item: dict[str, Any]) -> Decimal:
+    """quantity x (price + condiments), as letstrade-pos.yaml's ValidationError bounds it."""
+    condiments = sum(
+        ((_amount(c.get("price")) or Decimal(0)) * (_amount(c.get("quantity", "1")) or Decimal(0)))
+        for c in item.get("condiments") or []
+        if isinstance(c, dict)
+    )
+    return (_amount(item.get("quantity")) or Decimal(0)) * ((_amount(item.get("price")) or Decimal(0)) + condiments)
+
+
+def basket_amounts_allowed(node: Any) -> bool:
+    """letstrade-pos.yaml (ValidationError): no amount in a basket is negative or above
+    999999999999999.99, nor is any product's (or add-on's) quantity x (price + condiments)."""
+    if isinstance(node, dict):
+        if "price" in node and _item_amount(node) > MAX_AMOUNT:
+            return False
+        return all(basket_amounts_allowed(value) for value in node.values())
+    if isinstance(node, list):
+        return all(basket_amounts_allowed(value) for value in node)
+    amount = _amount(node)
+    return amount is None or Decimal(0) <= amount <= MAX_AMOUNT
+
+
+def _pos_rules(operation: str, body: dict[str, Any], rnd: random.Random) -> None:
+    """letstrade-pos.yaml getOfferings/finaliseOfferings: a basket with an amount the document
+    refuses (found by the 20-seed run: a links-phase finalise generated afresh, with negative
+    add-on prices) is replaced by a realistic one; a valid basket (a link's) is left alone."""
+    if not basket_amounts_allowed(body.get("basket")):
+        pos_basket(body, rnd, finalise=operation == "finaliseOfferings")
+    if not basket_amounts_allowed(body.get("basket")):  # amounts in members pos_basket keeps
+        body["basket"] = {}
+        pos_basket(body, rnd, finalise=operation == "finaliseOfferings")
+
+
 def _loke_rules(operation: str, case: Any) -> None:
     """loke.yaml: `after` is an opaque cursor only taken from X-Next-Page (anything else is 400);
     adjustPoints refuses amount 0 and deductions below the balance (400)."""
@@ -511,15 +570,36 @@ def _loke_rules(operation: str, case: Any) -> None:
         case.body["amount"] = abs(case.body["amount"]) or 1
 
 
+def _fill(name: str, schema: dict[str, Any], rnd: random.Random) -> Any:
+    """A value for a member an `x-one-of-required` group needs."""
+    if schema.get("format") == "email":
+        return unique_email(seeded(rnd), rnd)
+    if name in ("cell_number", "mobile", "phone"):
+        return za_cell(rnd)
+    examples = schema.get("examples")
+    return examples[0] if isinstance(examples, list) and examples else None
+
+
+def prose_keywords(api: str, case: Any, rnd: random.Random) -> None:
+    """The rules the spec states in our `x-` keywords (`prose.py`), on the case's body."""
+    schema = prose.request_body_schema(api, case.method, case.path)
+    if schema is not None and isinstance(case.body, (dict, list)):
+        case.body = prose.honour(schema, case.body, rnd, _fill)
+
+
 def documented_rules(api: str, case: Any, rnd: random.Random, channel_type: Any = None) -> None:
-    """Bring a positive case within the rules its spec documents in prose (mutates it).
+    """Bring a positive case within the rules its spec documents in prose (mutates it): first the
+    rules in machine-readable form (our `x-` keywords), then those only this module knows.
     `channel_type(channel_id)` tells an updated channel's type (its new field schema must keep
     that type's identifier)."""
     if not is_positive(case):
         return
+    prose_keywords(api, case, rnd)
     raw = case.operation.definition.raw
     operation = str(raw.get("operationId", "")) if isinstance(raw, dict) else ""
     body = case.body
+    if api == "letstrade-pos" and operation in ("getOfferings", "finaliseOfferings") and isinstance(body, dict):
+        _pos_rules(operation, body, rnd)
     if api == "letstrade-channels" and isinstance(body, dict):
         if operation == "createChannel":
             _channel_schema_rules(body, str(body.get("channel_type", "customer")))
@@ -532,6 +612,8 @@ def documented_rules(api: str, case: Any, rnd: random.Random, channel_type: Any 
         elif operation == "signUp":
             _sign_up_rules(body, rnd)
     elif api == "capillary" and isinstance(body, dict) and operation in ("registerCustomer", "updateCustomer"):
+        if operation == "registerCustomer":
+            _registration_sources(body, case.query if isinstance(case.query, dict) else {}, rnd)
         _capillary_rules(body, rnd)
         if operation == "updateCustomer":  # capillary.yaml updateCustomer: identifiers and source cannot change
             for profile in body.get("profiles") or []:

@@ -5,10 +5,13 @@ inert unless a contract test runs: it only adds options (group "loyalty-contract
 markers and `lcs_`-prefixed fixtures, and starts the in-process mock lazily, the first time a
 test needs it. Run the suite with `pytest --pyargs contracts [options]`.
 
-Fixtures for your own tests: `lcs_target` (every API resolved), `lcs_api_urls` (base URL per
-API), `lcs_credentials` (per API, as `/__admin/credentials` shapes them), `lcs_admin` (the
-mock's admin client: clock, codes, events, journal, faults; skips on a vendor), `lcs_mock` (the
-in-process `MockServer`), `lcs_fresh` (resets the in-process mock before the test).
+Fixtures for your own tests (README, "Using the fixtures in your own tests", whose examples run
+as tests): `lcs_target` (`.api(slug)` -> `.base_url`, `.request(method, path, ...)`, `.headers()`,
+`.creds`, `.admin`), `lcs_api_urls` (base URL per API), `lcs_credentials` (per API, as
+`/__admin/credentials` shapes them), `lcs_admin` (the mock's `AdminClient`: `clock()`,
+`advance()`, `set_clock()`, `mint_code()`, `emit_loke_event()`, `journal()`, `add_fault()`, ...;
+skips on a vendor), `lcs_mock` (the in-process `MockServer`), `lcs_fresh` (resets the in-process
+mock before the test).
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {
             "default": None,
             "choices": sorted(options_mod.PROFILES),
-            "help": "example counts: ci (default, 25 per operation) "
+            "help": "the suite's example budget (not a hypothesis profile): ci (default, 25 per operation) "
             "or thorough (300 per operation, long state machines)",
         },
     ),
@@ -122,6 +125,15 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
             "help": "fuzz this POS append-vouchers endpoint against letstrade-pos-provider.yaml",
         },
     ),
+    (
+        "lcs_har",
+        "har",
+        {
+            "default": None,
+            "metavar": "FILE",
+            "help": "record every exchange with the target as HAR 1.2, secrets redacted (feeds `loyalty-mock drift`)",
+        },
+    ),
 ]
 
 
@@ -144,6 +156,16 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     options_mod.set_current(parsed)
     config.pluginmanager.register(_Reporter(parsed), "loyalty-contract-suite-reporter")
+    har = config.getoption("lcs_har", None)
+    if har:
+        from contracts.har import HarRecorder
+
+        try:
+            recorder = HarRecorder(str(har))
+        except OSError as error:
+            raise pytest.UsageError(f"--har: cannot write {har}: {error.strerror or error}") from None
+        recorder.install()
+        config.add_cleanup(recorder.close)
 
 
 def _label(item: pytest.Item) -> str:
@@ -160,6 +182,13 @@ def _operation_id(slug: str, label: str | None) -> str | None:
     return str(found) if found else None
 
 
+def _receiver_given(options: options_mod.Options, slug: str) -> bool:
+    """Whether the option that points the suite at `slug`'s receiver (the endpoint the vendor
+    calls: a LOKE webhook receiver, a POS's append-vouchers) was given."""
+    given = {"loke": options.webhook_receiver, "letstrade-pos": options.pos_callback_url}
+    return bool(given.get(slug))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     options = options_mod.current()
     deselected: list[pytest.Item] = []
@@ -168,8 +197,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if marker is None:
             continue
         slug, suite = str(marker.args[0]), str(marker.args[1]) if len(marker.args) > 1 else "operations"
-        if slug not in options.apis and suite != "receiver":  # receivers are chosen by their own options
-            deselected.append(item)
+        if slug not in options.apis and not (suite == "receiver" and _receiver_given(options, slug)):
+            deselected.append(item)  # a receiver of another API runs only when its own option asks for it
             continue
         label = _label(item)
         item.user_properties.append((META, json.dumps({"api": slug, "suite": suite, "label": f"{suite} {label}"})))

@@ -327,7 +327,7 @@ def test_include_deleted_not_showing_it_refutes_the_search_assumption() -> None:
     send = Script(Reply(404, {}), Reply(200, _list(0, 1, 100, 0, 0)), Reply(200, _list(0, 1, 100, 0, 0)))
     found = violation(checks.soft_deleted_leave_lists, env("customtrades", send), response(200, {}), _delete_case())
     assert found.provenance.assumed  # how search matches is an assumption of the spec
-    assert found.provenance.location == "customtrades.yaml#/paths/~1v1~1customers/get/parameters/2"
+    assert found.provenance.location == "customtrades.yaml#/paths/~1v1~1customers/get/parameters/2/schema"
 
 
 def test_soft_delete_done_right_passes() -> None:
@@ -471,6 +471,12 @@ def test_secret_leaks_are_found_where_they_are() -> None:
         headers={"x-debug": ["Bearer lt_token_for_tests_0001"]},
         auth={"Authorization": "Bearer lt_token_for_tests_0001"},
     )
+
+
+def test_capillary_token_headers_are_secrets() -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.capillary-oauth-token-0001"
+    for header in ("CAP-API-ACCESS-TOKEN", "X-CAP-API-OAUTH-TOKEN"):
+        assert leaks({"echo": token}, auth={header: token}) == [("/echo", f"the {header} header sent (eyJ…)")], header
 
 
 def test_basic_credentials_and_their_password_are_secrets() -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from contracts import credentials, options
 from contracts.http import RateLimiter, worker_share
-from tests.contracts.suite_runner import ROOT
+from contracts.specs import SLUGS
+from tests.contracts.suite_runner import ROOT, run_suite
 from tests.integration.auth_headers import capillary_basic
 
 
@@ -125,3 +126,19 @@ def test_options_fall_back_to_lcs_names_when_taken(tmp_path: Path) -> None:
 @pytest.fixture(autouse=True)
 def _importable_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+
+
+def _summary_rows(output: str) -> list[str]:
+    table = output.split("loyalty-contract-suite summary", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(table) if line.startswith("api "))
+    return [line.split()[0] for line in table[start + 1 :] if line.strip()][: len(SLUGS)]
+
+
+def test_api_option_limits_the_summary_to_that_api(tmp_path: Path) -> None:
+    """`--api customtrades` used to leave the other APIs' receiver tests selected (skipped), so the
+    summary listed rows for loke and letstrade-pos too (issue 21)."""
+    run = run_suite(tmp_path, "--api", "customtrades", "-k", "receiver or test_links_customtrades", "--examples", "1")
+    assert run.returncode == 0, run.output[-3000:]
+    rows = [row for row in _summary_rows(run.output) if row in SLUGS]
+    assert rows == ["customtrades"], run.output[-2000:]
+    assert set(run.tests) == {"test_links_customtrades"}

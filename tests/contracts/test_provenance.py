@@ -35,7 +35,10 @@ def test_schema_fields_take_the_deepest_declared_provenance() -> None:
     loan = pos.response_field("POST", "/v1/get/offerings", 200, ["content", "basket", "loan", "amount"])
     assert loan.assumed and loan.location.endswith("/components/schemas/OfferingsResultBasket/properties/loan")
     order = pos.response_field("POST", "/v1/get/offerings", 200, ["content", "order_id"])
-    assert order.value == "public-docs"  # the content wrapper is public-docs, the field inherits it
+    # the `content` wrapper is public-docs, but the fields inside are the document's own (its response table)
+    assert order.value == "seed"
+    assert order.location.endswith("/OfferingsResponse/properties/content/properties/order_id")
+    assert pos.response_field("POST", "/v1/get/offerings", 200, ["success"]).value == "public-docs"
     voucher_id = pos.response_field(
         "POST", "/v1/get/offerings", 200, ["content", "basket", "product_list", 0, "vouchers", 0, "id"]
     )
