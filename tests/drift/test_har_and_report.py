@@ -4,7 +4,6 @@ one line) and the HTML report in a real headless browser."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,8 +14,7 @@ import pytest
 
 from mock_server.drift import har as har_module
 from mock_server.drift.har import HarError, HarReader, HarWriter, build_entry
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.browser import NO_CHROMIUM, chromium_available, chromium_command
 
 
 def _entry(n: int, url: str = "https://customtradescrm.com/api/v1/customers") -> dict[str, Any]:
@@ -109,6 +107,7 @@ def test_reader_refuses_binary(tmp_path: Path) -> None:
         list(HarReader(str(path)))
 
 
+@pytest.mark.skipif(not chromium_available(), reason=NO_CHROMIUM)
 def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     path = tmp_path / "t.har"
     writer = HarWriter(path)
@@ -134,18 +133,7 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     html = page.read_text()
     assert "<script" not in html and "<link" not in html and "src=" not in html  # one self-contained file
     with tempfile.TemporaryDirectory() as tmp:
-        base = [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp}/profile",
-        ]
+        base = chromium_command(tmp)
         shot = Path(tmp) / "drift.png"
         subprocess.run(
             [*base, f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],

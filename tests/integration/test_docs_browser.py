@@ -31,26 +31,15 @@ import yaml
 from mock_server.settings import Settings
 from mock_server.spec import HTTP_METHODS, load_document
 from mock_server.testing import MockServer
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, chromium_available
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SPECS = ("letstrade-pos", "letstrade-pos-provider", "letstrade-channels", "customtrades", "capillary", "loke", "admin")
 ADMIN_TOKEN = "docs-admin-token-0123"
 
 
 def _no_browser() -> str | None:
-    if not os.path.exists(CHROMIUM):
-        return f"{CHROMIUM} is absent (Debian: apt-get install -y chromium)"
+    if not chromium_available():
+        return NO_CHROMIUM
     if importlib.util.find_spec("playwright") is None:
         return "playwright is not installed (pip install -e '.[test]')"
     return None

@@ -20,8 +20,7 @@ from mock_server.apis.letstrade_pos.conformance.rules import RULES
 from mock_server.pos_simulator import SCENARIOS, PosSimulator, Till
 from mock_server.settings import Settings
 from mock_server.testing import MockServer
-
-CHROMIUM = "/usr/bin/chromium"
+from tests.browser import NO_CHROMIUM, chromium_available, chromium_command
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +163,7 @@ def test_format_is_validated(pos_mock: MockServer) -> None:
     assert refused.status_code == 400 and refused.headers["Content-Type"].startswith("application/problem+json")
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is absent (Debian: apt-get install -y chromium)")
+@pytest.mark.skipif(not chromium_available(), reason=NO_CHROMIUM)
 def test_html_report_renders_in_headless_chromium(pos_mock: MockServer, till: Till) -> None:
     play(pos_mock, till, "skip-finalise")
     page = pos_mock.admin("GET", "/letstrade-pos/conformance", params={"format": "html"})
@@ -172,18 +171,7 @@ def test_html_report_renders_in_headless_chromium(pos_mock: MockServer, till: Ti
     url = pos_mock.admin_url("/letstrade-pos/conformance?format=html")
     with tempfile.TemporaryDirectory() as tmp:
         shot = Path(tmp) / "report.png"
-        base = [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp}/profile",
-        ]
+        base = chromium_command(tmp)
         subprocess.run(
             [*base, f"--screenshot={shot}", "--window-size=1280,2000", url], capture_output=True, timeout=60, check=True
         )

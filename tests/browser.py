@@ -1,0 +1,30 @@
+"""Debian's headless Chromium, as the page-rendering tests launch it (one flag list for all)."""
+
+from __future__ import annotations
+
+import os
+
+CHROMIUM = "/usr/bin/chromium"
+# no sandbox (containers run as root), no GPU, no /dev/shm (small in containers), and nothing
+# that would reach the network on its own (the tests may only talk to 127.0.0.1)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NO_CHROMIUM = f"{CHROMIUM} is absent (Debian: apt-get install -y chromium)"
+
+
+def chromium_available() -> bool:
+    return os.path.exists(CHROMIUM)
+
+
+def chromium_command(profile_dir: str) -> list[str]:
+    """The command line of a one-shot headless Chromium using `profile_dir` as its profile."""
+    return [CHROMIUM, *CHROMIUM_ARGS, f"--user-data-dir={profile_dir}/profile"]
