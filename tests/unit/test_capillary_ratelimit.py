@@ -78,3 +78,12 @@ def test_clear_and_bad_arguments() -> None:
         SlidingWindowLimiter(-1)
     with pytest.raises(ValueError):
         SlidingWindowLimiter(1, 0)
+
+
+def test_retry_after_never_exceeds_the_window() -> None:
+    # (t + 60) - t is 60.00000000000001 for this t in binary floating point
+    t = 7.043
+    assert (t + 60.0) - t > 60.0
+    limiter = SlidingWindowLimiter(1, 60.0)
+    assert limiter.acquire("k", t) is None
+    assert limiter.acquire("k", t) == 60.0

@@ -42,7 +42,8 @@ class SlidingWindowLimiter:
             return None
         times = self._window_of(key, now)
         if len(times) >= self.limit:
-            return times[0] + self.window - now
+            # never above the window: (t + 60) - t can round to 60.00000000000001
+            return min(self.window, times[0] + self.window - now)
         times.append(now)
         return None
 
