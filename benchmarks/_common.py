@@ -27,17 +27,39 @@ def cores() -> tuple[list[str], list[str]]:
     return [], []
 
 
+class Started(dict[str, str]):
+    """The URLs a server process printed (name -> URL), and its process id."""
+
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): a cost that does not depend on
+    what else the machine is running, unlike latency and throughput (nan where /proc is absent)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def process(cmd: list[str], ready_url: str | None = None, read_urls: bool = False) -> Iterator[dict[str, str]]:
-    """Start a server process; yields the URLs it printed (`name url` lines) when read_urls."""
+def process(cmd: list[str], ready_url: str | None = None, read_urls: bool = False) -> Iterator[Started]:
+    """Start a server process; yields the URLs it printed when read_urls: `name url` lines, as
+    `serve` prints them, or `name url -> upstream` lines, as `proxy` does (the first two words)."""
     errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
-    urls: dict[str, str] = {}
+    urls = Started()
+    urls.pid = proc.pid
     try:
         if read_urls:
             assert proc.stdout is not None
             for line in proc.stdout:
-                name, url = line.split()
+                words = line.split()
+                if len(words) < 2:
+                    continue
+                name, url = words[0], words[1]
                 urls[name] = url
                 if name == "admin":
                     break
@@ -70,6 +92,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     non_2xx: int
+    requests: int = 0
 
 
 def _ms(text: str) -> float:
@@ -85,7 +108,9 @@ def wrk(
     method: str = "GET",
     headers: dict[str, str] | None = None,
     body: object | None = None,
+    pinned: bool = True,
 ) -> Result:
+    """`pinned`: run wrk on the load generator's core (`cores()`); False leaves it to the scheduler."""
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: `apt-get install -y wrk` (Debian package), then run again")
     lines = [f'wrk.method = "{method}"']
@@ -96,7 +121,7 @@ def wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lines) + "\n")
     try:
-        _, load = cores()
+        load = cores()[1] if pinned else []
         out = subprocess.run(
             [*load, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
             capture_output=True,
@@ -110,4 +135,5 @@ def wrk(
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return Result(rps, p50, p99, int(bad.group(1)) if bad else 0)
+    done = re.search(r"(\d+) requests in", out)
+    return Result(rps, p50, p99, int(bad.group(1)) if bad else 0, int(done.group(1)) if done else 0)

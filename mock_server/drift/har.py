@@ -11,7 +11,9 @@ incomplete tail instead of failing.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import functools
 import json
 import os
 import re
@@ -20,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode
+
+import orjson
 
 from mock_server.journal import REDACTED
 from mock_server.journal import redact as _journal_redact
@@ -72,12 +76,29 @@ def redact(value: Any) -> Any:
     return value
 
 
+def _redacted_pairs(query: str) -> tuple[tuple[str, str], ...]:
+    return tuple((k, REDACTED if v and _secret_key(k) else v) for k, v in parse_qsl(query, keep_blank_values=True))
+
+
+# a client repeats its URL queries (paging, filters): each is parsed once (short ones, bounded)
+_url_query_pairs = functools.lru_cache(maxsize=1024)(_redacted_pairs)
+
+
 def redact_query(query: str) -> str:
     if not query:
         return query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    redacted = [(k, REDACTED if v and _secret_key(k) else v) for k, v in pairs]
-    return urlencode(redacted, safe="*")
+    return urlencode(_redacted_pairs(query), safe="*")
+
+
+# what a secret field's name contains (the journal's rule, `-` read as `_`), as it can appear in text
+_SECRET_WORDS = ("password", "secret", "api_key", "api-key", "apikey", "token", "authorization")
+
+
+def _may_name_a_secret(text: str) -> bool:
+    """False when no JSON member name in `text` can be a secret one: none of the words appears in
+    it (lower-cased, as the rule compares names) and no `\\u` escape could spell one."""
+    lowered = text.lower()
+    return "\\u" in lowered or any(word in lowered for word in _SECRET_WORDS)
 
 
 def redact_body(text: str, mime_type: str) -> str:
@@ -88,6 +109,8 @@ def redact_body(text: str, mime_type: str) -> str:
     if media == "application/x-www-form-urlencoded":
         return redact_query(text)
     if media.endswith("json") or media.endswith("+json"):
+        if not _may_name_a_secret(text):
+            return text  # nothing to redact: the exact text, without parsing it
         try:
             document = json.loads(text)
         except ValueError:
@@ -113,8 +136,6 @@ def _body_text(raw: bytes, mime_type: str) -> tuple[str, str | None]:
     try:
         return redact_body(raw.decode("utf-8"), mime_type), None
     except UnicodeDecodeError:
-        import base64
-
         return base64.b64encode(raw).decode("ascii"), "base64"
 
 
@@ -134,15 +155,16 @@ def build_entry(
 ) -> dict[str, Any]:
     """One HAR 1.2 entry with every secret redacted (headers, query, JSON and form bodies)."""
     base, _, query = url.partition("?")
+    pairs = (_url_query_pairs(query) if len(query) <= 2048 else _redacted_pairs(query)) if query else ()
     if query:
-        url = f"{base}?{redact_query(query)}"
+        url = f"{base}?{urlencode(pairs, safe='*')}"
     request: dict[str, Any] = {
         "method": method,
         "url": url,
         "httpVersion": "HTTP/1.1",
         "cookies": [],
         "headers": _headers(request_headers),
-        "queryString": [{"name": k, "value": v} for k, v in parse_qsl(url.partition("?")[2], keep_blank_values=True)],
+        "queryString": [{"name": k, "value": v} for k, v in pairs],
         "headersSize": -1,
         "bodySize": len(request_body),
     }
@@ -155,9 +177,10 @@ def build_entry(
     content: dict[str, Any] = {"size": len(response_body), "mimeType": mime, "text": text}
     if encoding:
         content["encoding"] = encoding
+    wait = round(duration_ms, 3)
     entry: dict[str, Any] = {
         "startedDateTime": started,
-        "time": round(duration_ms, 3),
+        "time": wait,
         "request": request,
         "response": {
             "status": status,
@@ -171,11 +194,24 @@ def build_entry(
             "bodySize": len(response_body),
         },
         "cache": {},
-        "timings": {"send": 0, "wait": round(duration_ms, 3), "receive": 0},
+        "timings": {"send": 0, "wait": wait, "receive": 0},
     }
     if extra:
         entry.update(extra)
     return entry
+
+
+def dump_entry(entry: Mapping[str, Any]) -> bytes:
+    """One entry as the compact UTF-8 JSON line the writer appends (orjson; the standard library
+    for what orjson refuses, e.g. a string with a lone surrogate, written as its `\\u` escape)."""
+    try:
+        return orjson.dumps(entry)
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    try:
+        return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(entry, separators=(",", ":")).encode("ascii")
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -198,8 +234,7 @@ class HarWriter:
         os.fsync(self._fd)
 
     def append(self, entry: Mapping[str, Any]) -> None:
-        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        data = (b",\n" if self.count else b"\n") + line + _TRAILER
+        data = (b",\n" if self.count else b"\n") + dump_entry(entry) + _TRAILER
         written = os.pwrite(self._fd, data, self._end)
         if written != len(data):  # pragma: no cover - a full disk: the reader keeps what came before
             raise OSError(f"short write to {self.path} ({written} of {len(data)} bytes)")

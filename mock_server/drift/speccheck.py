@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 from mock_server import validation
 from mock_server.errors import MockError
 from mock_server.journal import REDACTED
-from mock_server.schema import CompiledSchema
+from mock_server.schema import CompiledSchema, dereference
 from mock_server.spec import Operation, Router, Spec, build_spec, load_document
 
 PROVENANCES = ("seed", "public-docs", "assumed")
@@ -70,6 +70,8 @@ class ApiSpec:
     _nodes: dict[str, Any] = field(default_factory=dict)
     _provenance: dict[str, str | None] = field(default_factory=dict)
     _walks: dict[tuple[str, str, frozenset[str]], tuple[set[str], list[dict[str, Any]]]] = field(default_factory=dict)
+    _where: dict[str, dict[str, str]] = field(default_factory=dict)
+    _op_provenance: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def file(self) -> str:
@@ -119,10 +121,29 @@ class ApiSpec:
         return (str(found), pointer) if found in PROVENANCES else default
 
     def header_validator(self, pointer: str, schema: Mapping[str, Any]) -> CompiledSchema:
+        """The compiled validator of a header's `schema` (its `$ref`s resolved once, at first use)."""
         compiled = self._header_validators.get(pointer)
         if compiled is None:
-            compiled = self._header_validators[pointer] = CompiledSchema(schema)
+            compiled = self._header_validators[pointer] = CompiledSchema(dereference(schema, self.document))
         return compiled
+
+    def parameter_locations(self, op_pointer: str) -> dict[str, str]:
+        """`in.name` -> where each parameter of an operation is described (path item's, then its own)."""
+        where = self._where.get(op_pointer)
+        if where is not None:
+            return where
+        where = self._where[op_pointer] = {}
+        item_pointer = op_pointer.rsplit("/", 1)[0]
+        for owner in (item_pointer, op_pointer):
+            try:
+                raw_params = self.node(owner).get("parameters") or []
+            except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+                continue
+            for index, raw in enumerate(raw_params):
+                resolved, location = self.resolve(raw, f"{owner}/parameters/{index}")
+                if isinstance(resolved, dict):
+                    where[f"{resolved.get('in')}.{resolved.get('name')}"] = location
+        return where
 
 
 def load_api(slug: str, spec_name: str) -> ApiSpec:
@@ -186,7 +207,11 @@ class Checker:
 
     def _op_provenance(self, op: Operation) -> tuple[str, str]:
         pointer = operation_pointer(op)
-        return self.api.provenance_of(pointer, self.api.provenance_of("/info", ("seed", "/info")))
+        found = self.api._op_provenance.get(pointer)
+        if found is None:
+            found = self.api.provenance_of(pointer, self.api.provenance_of("/info", ("seed", "/info")))
+            self.api._op_provenance[pointer] = found
+        return found
 
     # -- request ------------------------------------------------------------------------
     def request(
@@ -260,17 +285,7 @@ class Checker:
         def getall(name: str) -> list[str]:
             return [v for k, v in pairs if k == name]
 
-        where: dict[str, str] = {}
-        item_pointer = op_pointer.rsplit("/", 1)[0]
-        for owner in (item_pointer, op_pointer):  # the path item's parameters, then the operation's own
-            try:
-                raw_params = self.api.node(owner).get("parameters") or []
-            except (KeyError, IndexError, ValueError, TypeError, AttributeError):
-                continue
-            for index, raw in enumerate(raw_params):
-                resolved, location = self.api.resolve(raw, f"{owner}/parameters/{index}")
-                if isinstance(resolved, dict):
-                    where[f"{resolved.get('in')}.{resolved.get('name')}"] = location
+        where = self.api.parameter_locations(op_pointer)
         for param in op.parameters:
             present = (
                 param.name in path_params
@@ -493,9 +508,7 @@ class Checker:
                     coerced = int(value) if kind == "integer" else float(value)
                 except ValueError:
                     coerced = value
-            from mock_server.schema import dereference
-
-            validator = self.api.header_validator(header_location, dereference(schema, self.api.document))
+            validator = self.api.header_validator(header_location, schema)
             for failure in validator.errors(coerced, root=f"header.{name}"):
                 check.violations.append(
                     self._violation(

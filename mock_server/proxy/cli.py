@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from typing import Any
-
-from aiohttp import web
 
 from mock_server.cli import listen, slug_url, until_stopped
 
@@ -48,16 +47,22 @@ def add_parser(sub: Any, port: Any) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from mock_server.proxy.app import build_state, create_proxy_app
+    from mock_server.proxy.app import build_state, start_proxy_runner
 
     upstreams = dict(args.upstream)
     try:
         state = build_state(upstreams, timeout=args.upstream_timeout, har_path=args.har)
+    except ValueError as exc:
+        print(f"loyalty-mock: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"loyalty-mock: error: cannot write the HAR file {args.har}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    runner = web.AppRunner(create_proxy_app(state), handle_signals=False, access_log=None)
-    await runner.setup()
+    # the specs and validators live as long as the process: keep them out of every later
+    # collection of the oldest generation (which would otherwise walk them all, again and again)
+    gc.collect()
+    gc.freeze()
+    runner = await start_proxy_runner(state)
     port = await listen(runner, args.host, args.port)
     if port is None:
         return 1

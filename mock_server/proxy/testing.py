@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mock_server.proxy.app import ProxyState, build_state, create_proxy_app
+from mock_server.proxy.app import ProxyState, build_state, start_proxy_runner
 from mock_server.testing import InThreadServer, start_in_thread, stop_thread
 
 
@@ -26,8 +26,7 @@ class ProxyServer(InThreadServer):
     def start(self) -> ProxyServer:
         async def boot() -> int:
             self.state = build_state(self.upstreams, **self.options)
-            self._runner = web.AppRunner(create_proxy_app(self.state), handle_signals=False, access_log=None)
-            await self._runner.setup()
+            self._runner = await start_proxy_runner(self.state)
             await web.TCPSite(self._runner, self.host, 0).start()
             return int(self._runner.addresses[0][1])
 
