@@ -16,6 +16,7 @@ skipped with the names of the missing variables):
 | `LCS_LOKE_ACCESS_TOKEN` | a LOKE bearer token, or: |
 | `LCS_LOKE_CLIENT_ID`, `LCS_LOKE_CLIENT_SECRET` | client credentials (at `LCS_LOKE_TOKEN_URL`, default below) |
 | `LCS_LOKE_ORGANIZATION_ID` | the organization to test |
+| `LCS_LOKE_NOT_INSTALLED_ORGANIZATION_ID` | an organization that did not install the add-on (403 / unlisted check) |
 
 The LOKE token URL defaults to https://auth.loke.global/token (on a mock: its `/auth/token`).
 """
@@ -54,6 +55,7 @@ ENV: dict[str, dict[str, str]] = {
         "client_secret": "LCS_LOKE_CLIENT_SECRET",
         "token_url": "LCS_LOKE_TOKEN_URL",
         "organization_id": "LCS_LOKE_ORGANIZATION_ID",
+        "not_installed_organization_id": "LCS_LOKE_NOT_INSTALLED_ORGANIZATION_ID",
     },
 }
 

@@ -1,6 +1,8 @@
 """The hand-written state machines of `contracts/stateful/`, one test per API. They use only
 public endpoints (so they run against a vendor); mock-only and irreversible steps are rules that
-are never chosen where they cannot run (see each module)."""
+are never chosen where they cannot run (see each module). Each test walks its machine's scripted
+tour (every rule, the deep scenarios included) and then the profile's random runs, and reports
+which rules ran ("rules reached N/M" in the summary; `contracts/stateful/__init__.py`)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,10 @@ import importlib
 from collections.abc import Callable
 
 import pytest
-from hypothesis.stateful import run_state_machine_as_test
 
 from contracts import options
 from contracts.report import Recorder
+from contracts.stateful import explore
 from contracts.target import ApiContext
 
 MODULES = {
@@ -27,7 +29,7 @@ def _stateful_test(slug: str) -> Callable[..., None]:
     @pytest.mark.lcs_api(slug, "stateful")
     def test(lcs_context: ApiContext, lcs_recorder: Recorder) -> None:
         machine = importlib.import_module(MODULES[slug]).build(lcs_context, lcs_recorder)
-        run_state_machine_as_test(machine, settings=options.current().stateful_settings())  # type: ignore[no-untyped-call]
+        explore(machine, options.current().machine_settings())
 
     return test
 

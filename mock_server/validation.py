@@ -7,10 +7,11 @@ import base64
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
+from mock_server import rules as prose_rules
 from mock_server.apis.base import Credential
 from mock_server.errors import (
     FieldError,
@@ -347,3 +348,18 @@ def body(op: Operation, content_type: str, raw: bytes) -> Any:
     if errors:
         raise ValidationFailed("The request body is invalid", errors)
     return document
+
+
+# 5. rules the specs state in prose (our `x-` keywords), on a schema-valid body ----------------
+def rules(compiled: Sequence[prose_rules.Rule], document: Any) -> list[FieldError]:
+    """The body's breaches of its operation's prose rules (`mock_server.rules`) as field errors,
+    reported with the parameters' (a plain 400); a refusal documented otherwise is raised."""
+    if not compiled or document is None:
+        return []
+    violations = prose_rules.check(compiled, document)
+    if not violations:
+        return []
+    error = prose_rules.refusal_error(violations)
+    if type(error) is ValidationFailed and error.status == 400 and error.kind == ValidationFailed.kind:
+        return error.fields
+    raise error

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, precondition, rule
+from hypothesis.stateful import Bundle
 
 from contracts import data
 from contracts.report import Recorder
-from contracts.stateful import Api
+from contracts.stateful import IRREVERSIBLE, Api, Machine, credential, step
 from contracts.target import ApiContext
 
 REGISTER, LOOKUP, UPDATE = "/v2/customers", "/v2/customers/lookup/customerDetails", "/v2/customers/{userId}"
@@ -68,12 +68,16 @@ def _stored(value: str, kind: str) -> str:
     return value.lstrip("+") if kind == "mobile" else value
 
 
-def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
+def build(ctx: ApiContext, recorder: Recorder) -> type[Machine]:
     api = Api(ctx, recorder)
     index = api.index
     cap = ctx.creds.get("capillary") or {}
+    OAUTH = credential(
+        "OAuth credentials (LCS_CAPILLARY_OAUTH_KEY, LCS_CAPILLARY_OAUTH_SECRET)",
+        lambda _: bool(cap.get("oauth_key") and cap.get("oauth_secret")),
+    )
 
-    class Capillary(RuleBasedStateMachine):
+    class Capillary(Machine):
         customers = Bundle("customers")
 
         def __init__(self) -> None:
@@ -86,8 +90,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
             params = {"source": source, "identifierName": kind, "identifierValue": _stored(value, kind)}
             return api.call("GET", LOOKUP, params=params, headers=headers)
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(target=customers, seed=st.integers(), source=st.sampled_from(SOURCES))
+        @step(IRREVERSIBLE, target=customers, seed=st.integers(), source=st.sampled_from(SOURCES))
         def register(self, seed: int, source: str) -> Customer:
             self.registrations += 1
             body = _registration(random.Random(f"{self.run}-{seed}-{self.registrations}"), source)
@@ -102,7 +105,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                 body,
             )
 
-        @rule(customer=customers, kind=st.sampled_from(["mobile", "email"]), everywhere=st.booleans())
+        @step(customer=customers, kind=st.sampled_from(["mobile", "email"]), everywhere=st.booleans())
         def lookup(self, customer: Customer, kind: str, everywhere: bool) -> None:
             source = "ALL" if everywhere else sorted(customer.sources)[0]
             response = self._lookup(source, kind, customer.identifiers[kind])
@@ -126,8 +129,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                     index.response("GET", LOOKUP, 200),
                 )
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(customer=customers)
+        @step(IRREVERSIBLE, customer=customers)
         def register_again(self, customer: Customer) -> None:
             response = api.call("POST", REGISTER, json=customer.body)
             body = response.json() if response.content else {}
@@ -145,8 +147,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                     index.response("POST", REGISTER, 409),
                 )
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(customer=customers, source=st.sampled_from(SOURCES))
+        @step(IRREVERSIBLE, customer=customers, source=st.sampled_from(SOURCES))
         def register_in_another_source(self, customer: Customer, source: str) -> None:
             if source in customer.sources:
                 return
@@ -175,8 +176,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                 )
             customer.sources.add(source)
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(customer=customers, seed=st.integers())
+        @step(IRREVERSIBLE, customer=customers, seed=st.integers())
         def update_names(self, customer: Customer, seed: int) -> None:
             fake = data.seeded(random.Random(seed))
             first = fake.first_name()
@@ -191,7 +191,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                 api.expect(response, {200}, "update", f"PUT {UPDATE}", index.operation("PUT", UPDATE))
             customer.first_name = first
 
-        @rule(seed=st.integers())
+        @step(seed=st.integers())
         def unknown_customer(self, seed: int) -> None:
             value = f"91{random.Random(seed).randint(10**9, 10**10 - 1)}"
             response = self._lookup("ALL", "mobile", value)
@@ -210,13 +210,12 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                     index.response("GET", LOOKUP, 404),
                 )
 
-        @rule()
+        @step()
         def extended_fields(self) -> None:
             response = api.call("GET", FIELDS)
             api.expect(response, {200}, "extended_fields", f"GET {FIELDS}", index.operation("GET", FIELDS))
 
-        @precondition(lambda self: bool(cap.get("oauth_key") and cap.get("oauth_secret")))
-        @rule(seed=st.integers())
+        @step(OAUTH, seed=st.integers())
         def oauth_token_authenticates(self, seed: int) -> None:
             response = api.call(
                 "POST", TOKEN, authenticated=False, json={"key": cap["oauth_key"], "secret": cap["oauth_secret"]}
@@ -231,4 +230,22 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                 looked, {404}, "oauth_token", f"GET {LOOKUP} with an OAuth token", index.operation("GET", LOOKUP)
             )
 
+        def tour(self) -> None:
+            """Every rule: a customer found by each identifier, in its source and everywhere;
+            registered again (8006); renamed, then looked up; registered in a source that sorts
+            before its own (a source account of the same customer), looked up there."""
+            self.go("extended_fields")
+            self.go("unknown_customer", seed=1)
+            self.go("oauth_token_authenticates", seed=2)
+            customer = self.go("register", seed=3, source="WEBSITE")
+            self.go("lookup", customer=customer, kind="mobile", everywhere=False)
+            self.go("lookup", customer=customer, kind="email", everywhere=True)
+            self.go("register_again", customer=customer)
+            self.go("update_names", customer=customer, seed=4)
+            self.go("lookup", customer=customer, kind="email", everywhere=False)
+            self.go("register_in_another_source", customer=customer, source="INSTORE")
+            self.go("lookup", customer=customer, kind="mobile", everywhere=False)
+            self.go("lookup", customer=customer, kind="mobile", everywhere=True)
+
+    Capillary.bind(api)
     return Capillary

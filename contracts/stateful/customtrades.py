@@ -14,11 +14,11 @@ import uuid
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import Bundle
 
 from contracts import data
 from contracts.report import Recorder
-from contracts.stateful import Api
+from contracts.stateful import IRREVERSIBLE, Api, Machine, always, credential, step
 from contracts.target import ApiContext
 
 LIST, ONE = "/v1/customers", "/v1/customers/{uuid}"
@@ -54,12 +54,13 @@ def _fields(rnd: random.Random, tag: str, *, partial: bool) -> dict[str, Any]:
     return {k: every[k] for k in chosen}
 
 
-def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
+def build(ctx: ApiContext, recorder: Recorder) -> type[Machine]:
     api = Api(ctx, recorder)
     index = api.index
     second_key = (ctx.creds.get("customtrades_second_company") or {}).get("api_key")
+    SECOND_COMPANY = credential("a second company's key (LCS_CUSTOMTRADES_SECOND_API_KEY)", lambda _: bool(second_key))
 
-    class Customers(RuleBasedStateMachine):
+    class Customers(Machine):
         customers = Bundle("customers")
 
         def __init__(self) -> None:
@@ -69,7 +70,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
             self.model: dict[str, dict[str, Any]] = {}
             self.deleted: set[str] = set()
 
-        @rule(target=customers, seed=st.integers())
+        @step(target=customers, seed=st.integers())
         def create(self, seed: int) -> str:
             body = _fields(random.Random(seed), self.tag, partial=False)
             response = api.call("POST", LIST, json=body)
@@ -90,7 +91,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
             self.model[created["uuid"]] = created
             return str(created["uuid"])
 
-        @rule(customer=customers, seed=st.integers())
+        @step(customer=customers, seed=st.integers())
         def update(self, customer: str, seed: int) -> None:
             body = _fields(random.Random(seed), self.tag, partial=True)
             response = api.call("PUT", ONE, f"/v1/customers/{customer}", json=body)
@@ -122,7 +123,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                 )
             self.model[customer] = updated
 
-        @rule(customer=customers)
+        @step(customer=customers)
         def get(self, customer: str) -> None:
             response = api.call("GET", ONE, f"/v1/customers/{customer}")
             if customer in self.deleted:
@@ -145,8 +146,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                         index.operation("GET", ONE),
                     )
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(customer=customers)
+        @step(IRREVERSIBLE, customer=customers)
         def delete(self, customer: str) -> None:
             response = api.call("DELETE", ONE, f"/v1/customers/{customer}")
             if customer in self.deleted:
@@ -166,7 +166,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                     index.parameter("GET", LIST, "query", "include_deleted"),
                 )
 
-        @rule(limit=st.integers(1, 4), include_deleted=st.booleans())
+        @step(limit=st.integers(1, 4), include_deleted=st.booleans())
         def list_all_pages(self, limit: int, include_deleted: bool) -> None:
             """Walk every page of this run's customers: together they are exactly the live ones
             (plus the deleted ones, with deleted_at, with include_deleted), each once, and the
@@ -217,8 +217,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                     index.response_field("GET", LIST, 200, ["data", "pagination"]),
                 )
 
-        @precondition(lambda self: bool(second_key) and bool(self.model))
-        @rule(seed=st.integers())
+        @step(SECOND_COMPANY, when=lambda self: bool(self.model), seed=st.integers())
         def other_company_sees_nothing(self, seed: int) -> None:
             """A key of another company cannot read, change or list this company's customers."""
             customer = random.Random(seed).choice(sorted(self.model))
@@ -255,8 +254,27 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                     index.operation("GET", LIST),
                 )
 
-        @invariant()
+        @always
         def nothing_deleted_without_permission(self) -> None:
             assert ctx.allow_irreversible or not self.deleted
 
+        def tour(self) -> None:
+            """Every rule: a partial update read back; the pages walked before and after a soft
+            delete (with and without include_deleted); a deleted customer read, updated and
+            deleted again (404 each); another company's key kept out."""
+            first = self.go("create", seed=1)
+            second = self.go("create", seed=2)
+            self.go("create", seed=3)
+            self.go("update", customer=first, seed=4)
+            self.go("get", customer=first)
+            self.go("list_all_pages", limit=2, include_deleted=False)
+            self.go("delete", customer=second)
+            self.go("get", customer=second)
+            self.go("update", customer=second, seed=5)
+            self.go("delete", customer=second)
+            self.go("list_all_pages", limit=1, include_deleted=True)
+            self.go("list_all_pages", limit=2, include_deleted=False)
+            self.go("other_company_sees_nothing", seed=6)
+
+    Customers.bind(api)
     return Customers

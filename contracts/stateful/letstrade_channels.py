@@ -17,11 +17,11 @@ import random
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, precondition, rule
+from hypothesis.stateful import Bundle
 
 from contracts import data
 from contracts.report import Recorder
-from contracts.stateful import Api
+from contracts.stateful import IRREVERSIBLE, Api, Machine, start, step
 from contracts.target import ApiContext
 
 CREATE, LIST, ONE = "/v2/create/channel", "/v2/channels", "/v2/channels/{channel_id}"
@@ -38,12 +38,12 @@ class Channel:
         return f"Channel({self.uuid})"
 
 
-def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
+def build(ctx: ApiContext, recorder: Recorder) -> type[Machine]:
     api = Api(ctx, recorder)
     index = api.index
     configured = ctx.creds.get("letstrade_channel") or {}
 
-    class Channels(RuleBasedStateMachine):
+    class Channels(Machine):
         channels = Bundle("channels")
 
         def __init__(self) -> None:
@@ -51,7 +51,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
             ctx.fresh()
             self.customers: dict[str, tuple[str, dict[str, Any]]] = {}  # email -> (_id, last stored fields)
 
-        @initialize(target=channels)
+        @start(target=channels)
         def configured_channel(self) -> Any:
             if not configured.get("webhook_uuid") or not configured.get("api_key"):
                 return None
@@ -73,8 +73,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                     "no_secret_echo", what, f"{what} returned the channel's api_key", index.operation("GET", ONE)
                 )
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(target=channels, seed=st.integers())
+        @step(IRREVERSIBLE, target=channels, seed=st.integers())
         def create_channel(self, seed: int) -> Channel:
             rnd = random.Random(seed)
             fields = data.channel_field_schema("customer", rnd)
@@ -98,7 +97,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
             self._no_key_in(got, channel, f"GET {ONE}")
             return channel
 
-        @rule()
+        @step()
         def read_channels(self) -> None:
             listed = api.call("GET", LIST)
             api.expect(listed, {200}, "list_channels", f"GET {LIST}", index.operation("GET", LIST))
@@ -110,8 +109,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                     index.operation("GET", LIST),
                 )
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(channel=channels, seed=st.integers(), reuse=st.booleans())
+        @step(IRREVERSIBLE, channel=channels, seed=st.integers(), reuse=st.booleans())
         def upsert(self, channel: Channel | None, seed: int, reuse: bool) -> None:
             if channel is None:
                 return
@@ -177,8 +175,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                         index.operation("POST", UPSERT),
                     )
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(owner=channels, other=channels, seed=st.integers())
+        @step(IRREVERSIBLE, owner=channels, other=channels, seed=st.integers())
         def key_of_another_channel(self, owner: Channel | None, other: Channel | None, seed: int) -> None:
             if owner is None or other is None or owner.uuid == other.uuid:
                 return
@@ -193,8 +190,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                 index.response("POST", UPSERT, 401),
             )
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(channel=channels, seed=st.integers())
+        @step(IRREVERSIBLE, channel=channels, seed=st.integers())
         def rotate_key(self, channel: Channel | None, seed: int) -> None:
             if channel is None or (channel.id == configured.get("channel_id") and not ctx.in_process):
                 return  # never rotate the key the account's own integration uses
@@ -213,8 +209,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                 index.response("POST", UPSERT, 401),
             )
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(channel=channels, active=st.booleans())
+        @step(IRREVERSIBLE, channel=channels, active=st.booleans())
         def set_status(self, channel: Channel | None, active: bool) -> None:
             if channel is None or (channel.id == configured.get("channel_id") and not ctx.in_process):
                 return
@@ -225,4 +220,24 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
             self._no_key_in(response, channel, f"PATCH {ONE}")
             channel.active = active
 
+        def tour(self) -> None:
+            """Every rule: a customer upserted twice by e-mail; another channel's key refused; a
+            key rotated (the old one refused at once, the new one working); a channel deactivated,
+            then written to (refused), reactivated, written to again."""
+            mine = self.go("configured_channel")
+            self.go("read_channels")
+            first = self.go("create_channel", seed=1)
+            second = self.go("create_channel", seed=2)
+            self.go("upsert", channel=first, seed=3, reuse=False)
+            self.go("upsert", channel=first, seed=4, reuse=True)
+            self.go("key_of_another_channel", owner=first, other=second, seed=5)
+            self.go("rotate_key", channel=first, seed=6)
+            self.go("upsert", channel=first, seed=7, reuse=True)
+            self.go("set_status", channel=second, active=False)
+            self.go("upsert", channel=second, seed=8, reuse=False)
+            self.go("set_status", channel=second, active=True)
+            self.go("upsert", channel=second, seed=9, reuse=False)
+            self.go("upsert", channel=mine, seed=10, reuse=False)
+
+    Channels.bind(api)
     return Channels

@@ -16,11 +16,11 @@ import uuid
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, precondition, rule
+from hypothesis.stateful import Bundle
 
 from contracts import data
 from contracts.report import Recorder
-from contracts.stateful import Api
+from contracts.stateful import CLOCK, IRREVERSIBLE, MOCK, Api, Machine, step
 from contracts.target import ApiContext
 
 OFFERINGS, FINALISE, REFUND = "/v1/get/offerings", "/v1/finalise/offerings", "/v1/refund"
@@ -35,11 +35,11 @@ def _basket(seed: int, codes: list[str], *, finalise: bool, basket_uuid: str | N
     return body
 
 
-def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
+def build(ctx: ApiContext, recorder: Recorder) -> type[Machine]:
     api = Api(ctx, recorder)
     index = api.index
 
-    class Pos(RuleBasedStateMachine):
+    class Pos(Machine):
         codes = Bundle("codes")
         orders = Bundle("orders")
 
@@ -60,8 +60,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                 return "expired", {410}
             return "active", {200}
 
-        @precondition(lambda self: ctx.is_mock)
-        @rule(target=codes, kind=st.sampled_from(["P", "R", "E"]))
+        @step(MOCK, offline=True, target=codes, kind=st.sampled_from(["P", "R", "E"]))
         def mint(self, kind: str) -> str:
             admin = ctx.require_admin("minting a code")
             body: dict[str, Any] = {"type": kind}
@@ -71,7 +70,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
             self.minted.append(code)
             return code
 
-        @rule(seed=st.integers(), empty=st.sampled_from([None, []]))
+        @step(seed=st.integers(), empty=st.sampled_from([None, []]))
         def qr_bill(self, seed: int, empty: Any) -> None:
             """Bill print without a code (QR slip flow): get/offerings accepts code null or []."""
             body = _basket(seed, [], finalise=False)
@@ -85,7 +84,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                 index.operation("POST", OFFERINGS),
             )
 
-        @rule(seed=st.integers())
+        @step(seed=st.integers())
         def unknown_code(self, seed: int) -> None:
             code = "R" + uuid.UUID(int=random.Random(seed).getrandbits(128)).hex[:12].upper()
             response = api.call("POST", OFFERINGS, json=_basket(seed, [code], finalise=False))
@@ -97,7 +96,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                 index.response("POST", OFFERINGS, 404),
             )
 
-        @rule(code=codes, seed=st.integers())
+        @step(code=codes, seed=st.integers())
         def offerings(self, code: str, seed: int) -> None:
             body = _basket(seed, [code], finalise=False)
             first = api.call("POST", OFFERINGS, json=body)
@@ -128,8 +127,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                     index.operation("POST", OFFERINGS),
                 )
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(target=orders, code=codes, seed=st.integers())
+        @step(IRREVERSIBLE, target=orders, code=codes, seed=st.integers())
         def finalise(self, code: str, seed: int) -> str:
             body = _basket(seed, [code], finalise=True)
             response = api.call("POST", FINALISE, json=body)
@@ -165,8 +163,7 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
             )
             return str(response.json()["content"]["order_id"])
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(seed=st.integers())
+        @step(IRREVERSIBLE, seed=st.integers())
         def finalise_without_code(self, seed: int) -> None:
             """Every bill close is finalised, even with no code (seed); once per basket."""
             body = _basket(seed, [], finalise=True)
@@ -187,15 +184,13 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
                 index.response("POST", FINALISE, 409),
             )
 
-        @precondition(lambda self: ctx.may_move_clock)
-        @rule()
+        @step(MOCK, CLOCK, offline=True)
         def expire(self) -> None:
             """Ten minutes pass: every code minted so far and not finalised expires."""
             ctx.require_clock("moving the clock").advance(601)
             self.expired.update(self.minted)
 
-        @precondition(lambda self: ctx.allow_irreversible)
-        @rule(order=orders)
+        @step(IRREVERSIBLE, order=orders)
         def refund(self, order: str) -> None:
             if not order:
                 return
@@ -216,4 +211,24 @@ def build(ctx: ApiContext, recorder: Recorder) -> type[RuleBasedStateMachine]:
             )
             self.refunded.add(order)
 
+        def tour(self) -> None:
+            """Every rule, and the code's whole life: read twice, finalised (twice, and on another
+            basket), refunded (twice), used after finalising; a code let expire, then used; an
+            expired code finalised."""
+            self.go("qr_bill", seed=1, empty=None)
+            self.go("unknown_code", seed=2)
+            paid, kept, late = (self.go("mint", kind=kind) for kind in ("P", "R", "E"))
+            self.go("offerings", code=paid, seed=3)
+            order = self.go("finalise", code=paid, seed=4)
+            self.go("offerings", code=paid, seed=5)
+            self.go("finalise_without_code", seed=6)
+            self.go("refund", order=order)
+            self.go("refund", order=order)
+            self.go("offerings", code=kept, seed=7)
+            self.go("expire")
+            self.go("offerings", code=kept, seed=8)
+            self.go("finalise", code=late, seed=9)
+            self.go("finalise", code=paid, seed=10)
+
+    Pos.bind(api)
     return Pos

@@ -28,6 +28,7 @@ from contracts.stateful.letstrade_pos import FINALISE, REFUND, _basket
 from contracts.target import ApiContext
 
 PROSE_SPECS = (*SLUGS, "letstrade-pos-provider")
+REFUSAL_KEYS = {"status", "code", "message", "mock-domain", "x-provenance", "x-source", "x-assumption"}
 
 
 @pytest.mark.lcs_api("letstrade-pos", "links")
@@ -160,13 +161,58 @@ def test_the_keywords_are_well_formed(slug: str) -> None:
             assert all(name in (node.get("properties") or {}) for name in group), where
         if "x-forbidden-values" in node:
             assert isinstance(node["x-forbidden-values"], list) and node["x-forbidden-values"], where
+        _refusal_well_formed(slug, where, node)
+
+
+def _refusal_well_formed(slug: str, where: str, node: dict[str, Any]) -> None:
+    """Every keyword location says what refusal the documents give (`x-rule-refusal`), with the
+    vendor's error code in the form its envelope carries, and a label where it differs."""
+    refusal = node.get(prose.REFUSAL)
+    assert isinstance(refusal, dict), f"{where}: a prose rule needs its x-rule-refusal"
+    assert set(refusal) <= REFUSAL_KEYS, where
+    assert isinstance(refusal.get("status"), int) and 400 <= refusal["status"] < 500, where
+    code = refusal.get("code")
+    assert code is None or isinstance(code, {"capillary": int, "loke": str}.get(slug, type(None))), where
+    for key in ("message", "mock-domain"):
+        assert key not in refusal or (isinstance(refusal[key], str) and refusal[key].strip()), where
+    if refusal.get("x-provenance") == "assumed":
+        assert refusal.get("x-assumption"), where
+    elif "x-provenance" in refusal:
+        assert refusal["x-provenance"] in ("seed", "public-docs") and refusal.get("x-source"), where
+
+
+@pytest.mark.parametrize("slug", PROSE_SPECS)
+def test_every_rule_refusal_is_a_documented_response(slug: str) -> None:
+    """The refusal's status is a response every operation meeting the rule documents (its schema
+    is the envelope the negative cases check), and an x-rule-refusal sits only beside a rule."""
+    for site in prose.rule_sites(slug):
+        status = site.refusal.get("status")
+        assert prose.documented_response(slug, site.method, site.path, status) is not None, (site.label, status)
+    for pointer, node in _keyword_nodes(slug):
+        assert any(k in node for k in prose.KEYWORDS), pointer
+
+    def stray(node: Any, pointer: str) -> list[str]:
+        if isinstance(node, dict):
+            found = [pointer] if prose.REFUSAL in node and not any(k in node for k in prose.KEYWORDS) else []
+            return found + [p for k, v in node.items() for p in stray(v, f"{pointer}/{k}")]
+        if isinstance(node, list):
+            return [p for i, v in enumerate(node) for p in stray(v, f"{pointer}/{i}")]
+        return []
+
+    from contracts.specs import load_spec
+
+    assert stray(load_spec(slug), "") == []
 
 
 def test_every_prose_rule_has_its_keyword() -> None:
     """The rules issue 21 lists, found where their prose is (a rule dropped from a spec fails here)."""
     found = {slug: prose.keyword_locations(slug) for slug in PROSE_SPECS}
     expected = {
-        "letstrade-pos": ["/components/schemas/Codes", "/components/schemas/RefundRequest/properties/code"],
+        "letstrade-pos": [
+            "/components/schemas/Codes",
+            "/components/schemas/RefundRequest/properties/code",
+            "/components/schemas/OfferingsBasket/properties/external_vouchers",  # seed 004: "unique identifier"
+        ],
         "letstrade-channels": [
             "/components/schemas/CustomFieldSchema",
             "/components/schemas/ChannelCustomerPayload",
