@@ -11,7 +11,7 @@ as tests): `lcs_target` (`.api(slug)` -> `.base_url`, `.request(method, path, ..
 `/__admin/credentials` shapes them), `lcs_admin` (the mock's `AdminClient`: `clock()`,
 `advance()`, `set_clock()`, `mint_code()`, `emit_loke_event()`, `journal()`, `add_fault()`, ...;
 skips on a vendor), `lcs_mock` (the in-process `MockServer`), `lcs_fresh` (resets the in-process
-mock before the test).
+mock, or the session's own tenant on a `--target` mock with tenants, before the test).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
             "default": None,
             "metavar": "mock|URL",
             "help": "what to test: 'mock' (default; the mock in-process on port 0, reset per test) or a base URL laid "
-            "out like the mock (<URL>/<slug>/...)",
+            "out like the mock (<URL>/<slug>/...; a mock there that serves tenants gets a tenant of this run's own)",
         },
     ),
     (
@@ -293,7 +293,8 @@ def lcs_admin(lcs_target: Target, lcs_options: options_mod.Options) -> AdminClie
 
 @pytest.fixture
 def lcs_fresh(lcs_target: Target, lcs_options: options_mod.Options) -> None:
-    """Reset the in-process mock before this test (never a shared mock or a vendor)."""
+    """Reset the in-process mock, or this session's own tenant on a `--target` mock that serves
+    tenants, before this test (never a shared mock or a vendor)."""
     lcs_target.api(lcs_options.apis[0]).fresh()
 
 

@@ -4,21 +4,30 @@
 rate-capped session, the headers that authenticate, the credentials, and the mock's admin client
 when the target is a mock (the in-process one, or one found at the URL by probing
 `/__admin/health`). A vendor has no admin API: mock-only steps skip there.
+
+A mock at a URL whose health says `"tenants": true` is shared safely: the session (each
+pytest-xdist worker its own) creates a tenant of its own there (`POST /__admin/tenants`, id
+`lcs-<worker>-<random>`, seed 0 like the in-process mock), tests it at `/t/<id>/<slug>` with the
+tenant's credentials and admin token, may reset it and move its clock, and deletes it at the end.
+`LCS_ADMIN_TOKEN` (a mock started with `--admin-token`) is sent to the `--target` URL only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import requests
 
 from contracts import credentials as creds_mod
 from contracts import safety
 from contracts.admin import AdminClient, probe, require_admin
-from contracts.http import TargetSession
+from contracts.http import TIMEOUT, TargetSession
 from contracts.options import Options
 
 if TYPE_CHECKING:
@@ -37,6 +46,7 @@ class ApiContext:
     options: Options
     label: str  # how skip messages name the target
     cache: dict[str, Any] = field(default_factory=dict)  # per-test scratch (ids seen, minted codes)
+    own_tenant: bool = False  # a tenant this session created on a shared mock (reset and clock are ours)
 
     @property
     def is_mock(self) -> bool:
@@ -44,8 +54,11 @@ class ApiContext:
 
     @property
     def may_move_clock(self) -> bool:
-        """Moving a shared mock's clock would disturb other xdist workers using it."""
-        return self.admin is not None and (self.in_process or "PYTEST_XDIST_WORKER" not in os.environ)
+        """Moving a shared mock's clock would disturb other xdist workers using it (not so in a
+        tenant of this session's own)."""
+        return self.admin is not None and (
+            self.in_process or self.own_tenant or "PYTEST_XDIST_WORKER" not in os.environ
+        )
 
     @property
     def allow_irreversible(self) -> bool:
@@ -73,12 +86,13 @@ class ApiContext:
         return self.session.request(method, self.url(path), headers=sent, **kwargs)
 
     def fresh(self, *, frozen_at: str | None = None) -> None:
-        """Start a test from the seeded state: only the in-process mock is reset (it is this
-        worker's own); a shared mock or a vendor is never reset. With `frozen_at` its clock is
-        also set to that instant and stopped, so every id and timestamp derived from the clock
-        (LOKE's ULIDs, for one) comes out the same when hypothesis replays a run."""
+        """Start a test from the seeded state: only the in-process mock and a tenant of this
+        session's own are reset (they are this worker's own); a shared mock or a vendor is never
+        reset. With `frozen_at` its clock is also set to that instant and stopped, so every id and
+        timestamp derived from the clock (LOKE's ULIDs, for one) comes out the same when
+        hypothesis replays a run."""
         self.cache.clear()
-        if self.in_process and self.admin is not None:
+        if (self.in_process or self.own_tenant) and self.admin is not None:
             self.admin.reset()
             if frozen_at is not None:
                 self.admin.set_clock(frozen_at, frozen=True)
@@ -97,6 +111,11 @@ class Target:
         self._mock_admin: AdminClient | None = None
         self._mock_creds: dict[str, Any] | None = None
         self._probes: dict[str, AdminClient | None] = {}
+        self._tenants: dict[str, OwnTenant | None] = {}  # mock root -> this session's tenant there
+        self._admin_session = requests.Session()
+        admin_token = os.environ.get("LCS_ADMIN_TOKEN")
+        if admin_token:
+            self._admin_session.headers["X-Admin-Token"] = admin_token
 
     def describe(self, slug: str) -> str:
         if self.options.is_in_process(slug):
@@ -108,11 +127,33 @@ class Target:
             return self.options.api_urls[slug]
         return f"{self.options.target}/{slug}"
 
+    def _root(self, slug: str, base: str) -> str:
+        return base[: -len(slug) - 1] if base.endswith(f"/{slug}") else base
+
+    def _probe(self, root: str) -> AdminClient | None:
+        if root not in self._probes:  # LCS_ADMIN_TOKEN goes to --target only, never to an --api-url host
+            self._probes[root] = probe(root, self._admin_session if root == self.options.target else None)
+        return self._probes[root]
+
+    def _own_tenant(self, slug: str, base: str) -> OwnTenant | None:
+        """This session's tenant on the mock at `base`, created on first use, when that mock
+        serves tenants and `slug` is one of its APIs; else None (the mock is used as it is)."""
+        root = self._root(slug, base)
+        if root not in self._tenants:
+            self._tenants[root] = None
+            server = self._probe(root)
+            try:
+                health = server.health() if server is not None else {}
+            except Exception:  # a mock that stopped answering: treat as not a mock
+                health = {}
+            if health.get("tenants") is True:
+                server_session = self._admin_session if root == self.options.target else requests.Session()
+                self._tenants[root] = OwnTenant.create(root, list(health.get("apis") or []), server_session)
+        tenant = self._tenants[root]
+        return tenant if tenant is not None and slug in tenant.apis else None
+
     def _admin_for_url(self, slug: str, base: str) -> AdminClient | None:
-        root = base[: -len(slug) - 1] if base.endswith(f"/{slug}") else base
-        if root not in self._probes:
-            self._probes[root] = probe(root)
-        admin = self._probes[root]
+        admin = self._probe(self._root(slug, base))
         if admin is None:
             return None
         try:
@@ -126,6 +167,7 @@ class Target:
         if found is not None:
             return found
         options = self.options
+        tenant: OwnTenant | None = None
         if options.is_in_process(slug):
             mock = self._start_mock()
             base = mock.api_url(slug)
@@ -137,11 +179,15 @@ class Target:
             in_process = True
         else:
             base = self.base_url(slug)
-            admin = self._admin_for_url(slug, base)
-            creds = creds_mod.from_environment()
-            if admin is not None:
-                creds = creds_mod.merge(creds, admin.credentials())
+            tenant = self._own_tenant(slug, base)
             in_process = False
+            if tenant is not None:
+                base, admin, creds = f"{tenant.base_url}/{slug}", tenant.admin, dict(tenant.credentials)
+            else:
+                admin = self._admin_for_url(slug, base)
+                creds = creds_mod.from_environment()
+                if admin is not None:
+                    creds = creds_mod.merge(creds, admin.credentials())
         if slug == "loke" and admin is not None:
             creds.setdefault("loke", {}).setdefault("token_url", f"{base}/auth/token")
         missing = creds_mod.missing_for(slug, creds)
@@ -157,7 +203,8 @@ class Target:
             session=session,
             headers=creds_mod.AuthHeaders(slug, creds, base, session),
             options=options,
-            label=self.describe(slug),
+            label=self.describe(slug) if tenant is None else f"tenant {tenant.id} of {tenant.root}",
+            own_tenant=tenant is not None,
         )
         self._contexts[slug] = context
         return context
@@ -165,3 +212,46 @@ class Target:
     def close(self) -> None:
         for context in self._contexts.values():
             context.session.close()
+        for tenant in self._tenants.values():
+            if tenant is not None:
+                tenant.delete()
+        self._admin_session.close()
+
+
+@dataclass
+class OwnTenant:
+    """A tenant this session created on a shared mock (deleted at the session's end)."""
+
+    root: str
+    id: str
+    base_url: str
+    apis: list[str]
+    credentials: dict[str, Any]
+    admin: AdminClient
+    server: requests.Session
+
+    @classmethod
+    def create(cls, root: str, apis: list[str], server: requests.Session) -> OwnTenant | None:
+        """A new tenant on the mock at `root` (id `lcs-<xdist worker or main>-<random>`), or None
+        when the mock refuses (e.g. full: `--max-tenants`); then the mock is used as it is."""
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main").lower()
+        tenant_id = f"lcs-{''.join(c for c in worker if c.isalnum())[:12]}-{secrets.token_hex(4)}"
+        try:
+            answer = server.post(
+                f"{root}/__admin/tenants", json={"id": tenant_id, "seed": 0, "apis": apis}, timeout=TIMEOUT
+            )
+        except requests.RequestException:
+            return None
+        if answer.status_code != 201:
+            return None
+        created = answer.json()
+        base_url = f"{root}/t/{created['id']}"  # as this session reaches the mock (the answer's host may differ)
+        session = requests.Session()
+        session.headers["X-Admin-Token"] = str(created["admin_token"])
+        admin = AdminClient(f"{base_url}/__admin", session)
+        return cls(root, str(created["id"]), base_url, apis, created["credentials"], admin, server)
+
+    def delete(self) -> None:
+        self.admin.session.close()
+        with contextlib.suppress(requests.RequestException):
+            self.server.delete(f"{self.root}/__admin/tenants/{self.id}", timeout=TIMEOUT)

@@ -8,7 +8,7 @@ import html
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from openapi_ui_bundles import swagger_ui
@@ -16,15 +16,24 @@ from openapi_ui_bundles import swagger_ui
 from mock_server import lifecycle, secrets
 from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Handler, Services
 from mock_server.clock import isoformat
-from mock_server.errors import NotFound, Unauthorized, ValidationFailed
+from mock_server.errors import FieldError, NotFound, Unauthorized, ValidationFailed
 from mock_server.spec import HTTP_METHODS, load_document, specs_dir
 from mock_server.validation import is_text
+
+if TYPE_CHECKING:
+    from mock_server.tenants import TenantRegistry
 
 SPEC_NAMES = ("letstrade-pos", "letstrade-pos-provider", "letstrade-channels", "customtrades", "capillary", "loke")
 
 
 def _health(services: Services, store: None, request: ApiRequest) -> ApiResponse:
-    return ApiResponse(200, {"status": "ok", "apis": [rt.slug for rt in lifecycle.vendor_runtimes(services)]})
+    body: dict[str, Any] = {"status": "ok", "apis": [rt.slug for rt in lifecycle.vendor_runtimes(services)]}
+    if services.tenant is not None:
+        body["tenant"] = services.tenant.id  # a tenant holds no tenants of its own
+        body["tenants"] = False
+    else:
+        body["tenants"] = services.tenants is not None
+    return ApiResponse(200, body)
 
 
 def _reset(services: Services, store: None, request: ApiRequest) -> ApiResponse:
@@ -98,6 +107,58 @@ def _clear_faults(services: Services, store: None, request: ApiRequest) -> ApiRe
 
 def _load_fixtures(services: Services, store: None, request: ApiRequest) -> ApiResponse:
     return ApiResponse(200, {"loaded": lifecycle.load_fixtures(services, request.body)})
+
+
+# -- tenants (README, "Hosting a shared sandbox") -------------------------------------------------
+def _registry(services: Services) -> TenantRegistry:
+    if services.tenant is not None:
+        raise NotFound(
+            f"tenants are managed at the server's /__admin/tenants, not inside tenant {services.tenant.id}"
+        )
+    registry: TenantRegistry | None = services.tenants
+    if registry is None:
+        raise NotFound("this mock serves no tenants (started with --max-tenants 0)")
+    return registry
+
+
+def _root(request: ApiRequest) -> str:
+    """The mock's root URL as this client reached it (the admin API's base without `/__admin`)."""
+    return request.base_url.removesuffix("/__admin")
+
+
+def _create_tenant(services: Services, request: ApiRequest, tenant_id: str | None) -> ApiResponse:
+    body: dict[str, Any] = request.body or {}
+    tenant, token = _registry(services).create(tenant_id, body.get("seed"), body.get("apis"))
+    base_url = f"{_root(request)}{tenant.base_path}"
+    created = {
+        "id": tenant.id,
+        "base_url": base_url,
+        "admin_token": token,
+        "credentials": lifecycle.collect_credentials(tenant.world),
+        "seed": tenant.seed,
+        "apis": list(tenant.apis),
+    }
+    return ApiResponse(201, created, {"Location": base_url})
+
+
+def _post_tenant(services: Services, store: None, request: ApiRequest) -> ApiResponse:
+    return _create_tenant(services, request, (request.body or {}).get("id"))
+
+
+def _put_tenant(services: Services, store: None, request: ApiRequest) -> ApiResponse:
+    return _create_tenant(services, request, str(request.path_params["id"]))
+
+
+def _list_tenants(services: Services, store: None, request: ApiRequest) -> ApiResponse:
+    root = _root(request)
+    return ApiResponse(200, [tenant.describe(root) for tenant in _registry(services)])
+
+
+def _delete_tenant(services: Services, store: None, request: ApiRequest) -> ApiResponse:
+    tenant_id = str(request.path_params["id"])
+    if not _registry(services).delete(tenant_id):
+        raise NotFound(f"no tenant named {tenant_id!r}", [FieldError("id", "does not exist")])
+    return ApiResponse(204)
 
 
 def _spec_name(services: Services, name: str) -> str:
@@ -266,7 +327,10 @@ def _get_docs_asset(services: Services, store: None, request: ApiRequest) -> Api
 
 def _contributed(slug: str, handler: Handler) -> Handler:
     def call(services: Services, store: None, request: ApiRequest) -> Any:
-        return handler(services, services.runtimes[slug].store, request)
+        runtime = services.runtimes.get(slug)
+        if runtime is None:  # a tenant created with fewer APIs than the server's
+            raise NotFound(f"the {slug} API is not mounted in this tenant (create it with {slug} in apis)")
+        return handler(services, runtime.store, request)
 
     return call
 
@@ -328,6 +392,10 @@ class AdminApi(ApiDefinition[None]):
         "getSpec": _get_spec,
         "getDocs": _get_docs,
         "getDocsAsset": _get_docs_asset,
+        "createTenant": _post_tenant,
+        "putTenant": _put_tenant,
+        "listTenants": _list_tenants,
+        "deleteTenant": _delete_tenant,
     }
 
     def __init__(self, definitions: dict[str, ApiDefinition[Any]] | None = None, mounted: tuple[str, ...] = ()) -> None:
@@ -341,8 +409,21 @@ class AdminApi(ApiDefinition[None]):
         return None
 
     def guard(self, services: Services, headers: Mapping[str, str]) -> None:
-        """With `--admin-token`, every admin call needs it (a sandbox shared by several vendors)."""
+        """With `--admin-token`, every admin call needs it (a sandbox shared by several vendors).
+        A tenant's admin API needs that tenant's own token (or the server's `--admin-token`)."""
+        if services.replaying:  # a logged call was admitted when it was made (and tokens may change since)
+            return
         token = services.settings.admin_token
+        tenant = services.tenant
+        if tenant is not None:
+            presented = presented_admin_token(headers)
+            if not tenant.accepts(presented) and not secrets.same(presented, token):
+                raise Unauthorized(
+                    f"The admin API of tenant {tenant.id} needs the tenant's admin token (returned when the "
+                    "tenant was created): send X-Admin-Token: <token>",
+                    headers=ADMIN_TOKEN_CHALLENGE,
+                )
+            return
         if token is None:
             return
         if not secrets.same(presented_admin_token(headers), token):

@@ -1,31 +1,38 @@
-"""`create_app(settings)`: the aiohttp application. Each API is a sub-app under `/<slug>` (and at
-the root too when exactly one is selected), the admin API a sub-app under `/__admin`. All state
-lives on typed app keys; nothing is module-level. `create_api_app` / `start_api_sites`: each API
-also at the root of a port of its own (`serve --port-per-api`), on the same services."""
+"""`create_app(settings)`: the aiohttp application. Each API is served under `/<slug>` (and at
+the root too when exactly one is selected), the admin API under `/__admin`, each tenant's under
+`/t/<id>/` (`build_tenant_world`). All state lives on typed app keys; nothing is module-level.
+`create_api_app` / `start_api_sites`: each API also at the root of a port of its own
+(`serve --port-per-api`), on the same services."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
+import os
 import random
 import ssl
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
-from mock_server import lifecycle
+from mock_server import lifecycle, persistence
 from mock_server.admin import AdminApi
 from mock_server.apis.base import Services, Shared
 from mock_server.apis.registry import definitions
 from mock_server.clock import Clock
-from mock_server.dispatcher import ApiRuntime, Mounts, dump_json, enveloped, fast_path, mount
+from mock_server.dispatcher import ApiRuntime, Mounts, dump_json, enveloped, fast_path, mount, mount_tenants
 from mock_server.faults import FaultRegistry
 from mock_server.journal import Journal
-from mock_server.persistence import StateFile
+from mock_server.persistence import StateFileError
 from mock_server.settings import SLUGS, Settings
 from mock_server.spec import build_spec, load_document
+from mock_server.tenants import Tenant, TenantRegistry
 
 SERVICES = web.AppKey("services", Services)
 MOUNTS = web.AppKey("mounts", Mounts)
@@ -52,19 +59,128 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     services.runtimes[admin.slug] = ApiRuntime(
         admin, build_spec(admin.slug, load_document(admin.spec_name, settings.specs_dir)), services
     )
+    # --state-file with an image: the stores come from it (seeding a million customers first is waste)
+    imaged = settings.state_file is not None and persistence.has_image(default_state_dir(settings.state_file))
     for runtime in services.runtimes.values():
-        runtime.reset_store()
-    saved = None
-    if settings.state_file is not None:
-        services.state_file = StateFile(settings.state_file)
-        saved = services.state_file.load()
-    if saved is not None:
-        lifecycle.restore(services, saved)
-    else:
-        if settings.fixtures is not None:
-            lifecycle.load_fixtures(services, lifecycle.read_fixtures_file(settings.fixtures))
-        lifecycle.persist(services)
+        if not imaged:
+            runtime.reset_store()
+    if settings.max_tenants > 0:
+        services.tenants = TenantRegistry(
+            lambda tenant_id, seed, apis: build_tenant_world(services, tenant_id, seed, apis),
+            apis=settings.apis,
+            max_tenants=settings.max_tenants,
+            ttl_seconds=settings.tenant_ttl,
+            on_remove=close_tenant_world,
+            on_create=save_tenant_record,
+        )
+    if settings.fixtures is not None and not imaged:
+        lifecycle.load_fixtures(services, lifecycle.read_fixtures_file(settings.fixtures))
+    if settings.state_file is not None:  # the seeded state, then the newest image + the log replayed
+        persistence.check_root(settings.state_file)
+        lifecycle.open_state(services, default_state_dir(settings.state_file))
+        reopen_tenants(services)
     return services
+
+
+def default_state_dir(state_dir: Path) -> Path:
+    """The default tenant's part of `--state-file DIR` (tenant X's is `DIR/tenants/X`)."""
+    return state_dir / "default"
+
+
+def build_tenant_world(default: Services, tenant_id: str, seed: int, apis: tuple[str, ...]) -> Services:
+    """A tenant's world: the server's settings with the tenant's seed and APIs, a clock, journal,
+    faults, shared state and stores of its own, and runtimes sharing the default world's compiled
+    parts (no spec is compiled again). The server's `--fixtures` load into it, as into the default
+    tenant; `--seed-customers` does not (a tenant is of default size)."""
+    settings = dataclasses.replace(default.settings, seed=seed, apis=apis, seed_customers=0)
+    world = Services(
+        settings=settings,
+        clock=Clock(),
+        journal=Journal(settings.journal_max_entries, settings.journal_max_bytes),
+        faults=FaultRegistry(seed),
+        shared=Shared(),
+        rng=random.Random(seed),
+    )
+    world.runtimes = {
+        slug: runtime.for_world(world)
+        for slug, runtime in default.runtimes.items()
+        if slug in apis or slug == AdminApi.slug
+    }
+    world.http = default.http  # one client session for every world's outbound calls
+    for runtime in world.runtimes.values():
+        runtime.reset_store()
+    if settings.fixtures is not None:
+        lifecycle.load_fixtures(world, lifecycle.read_fixtures_file(settings.fixtures))
+    if settings.state_file is not None:  # its own log in DIR/tenants/<id> (replayed when it exists)
+        lifecycle.open_state(world, tenant_state_dir(settings.state_file, tenant_id))
+    return world
+
+
+def tenant_state_dir(state_dir: Path, tenant_id: str) -> Path:
+    """Tenant X's part of `--state-file DIR`: `DIR/tenants/X` (its log and its `tenant.json`)."""
+    return state_dir / "tenants" / tenant_id
+
+
+TENANT_RECORD = "tenant.json"
+
+
+def save_tenant_record(tenant: Tenant) -> None:
+    """`--state-file`: the tenant's `tenant.json` (id, seed, APIs, the token's hash, times), written
+    whole or not at all (a temporary file renamed, synced) before its creation is answered."""
+    state_dir = tenant.world.settings.state_file
+    if state_dir is None:
+        return
+    folder = tenant_state_dir(state_dir, tenant.id)
+    temporary = folder / f"{TENANT_RECORD}.tmp"
+    with temporary.open("w", encoding="utf-8") as handle:
+        json.dump(tenant.record(), handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, folder / TENANT_RECORD)
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def reopen_tenants(services: Services) -> None:
+    """Start-up with `--state-file DIR`: every tenant under `DIR/tenants/` again, its log replayed,
+    its admin token the same; its idle time (`--tenant-ttl`) starts again from now."""
+    registry, root = services.tenants, services.settings.state_file
+    if registry is None or root is None:
+        return
+    for record_path in sorted((root / "tenants").glob(f"*/{TENANT_RECORD}")):
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            tenant_id, seed, apis = str(record["id"]), int(record["seed"]), tuple(str(a) for a in record["apis"])
+            token_hash, created_at = bytes.fromhex(record["token_sha256"]), float(record["created_at"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StateFileError(f"{record_path} is not a tenant record of this mock ({exc})") from None
+        if record_path.parent.name != tenant_id or not set(apis) <= set(services.settings.apis):
+            raise StateFileError(
+                f"{record_path}: tenant {tenant_id} with APIs {', '.join(apis)} cannot be served by this mock "
+                f"(APIs {', '.join(services.settings.apis)}); start it with the same --api options"
+            )
+        world = build_tenant_world(services, tenant_id, seed, apis)
+        registry.adopt(Tenant(tenant_id, seed, apis, token_hash, created_at, time.time(), world))
+
+
+def close_tenant_world(tenant: Tenant) -> None:
+    """A deleted or expired tenant: its timers dropped, its outbound work cancelled, its
+    `--state-file` part closed and deleted (a deleted tenant does not come back at a restart)."""
+    world = tenant.world
+    world.clock.reset()
+    for task in list(world.background):
+        task.cancel()
+    if world.settings.state_file is not None:
+        lifecycle.close_state(world, compact=False)
+        lifecycle.remove_state(tenant_state_dir(world.settings.state_file, tenant.id))
+
+
+def worlds(services: Services) -> list[Services]:
+    """The default world and every tenant's."""
+    return [services, *(tenant.world for tenant in services.tenants or ())]
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
@@ -76,27 +192,36 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=30)
     )
 
+    for tenant in services.tenants or ():  # tenants re-opened at start-up
+        tenant.world.http = services.http
+
     async def tick() -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            try:
-                services.clock.run_due()
-            except Exception:  # a timer bug must not stop the clock
-                log.exception("scheduled work failed")
+            for world in worlds(services):  # every tenant's due timers too
+                try:
+                    world.clock.run_due()
+                except Exception:  # a timer bug must not stop the clock
+                    log.exception("scheduled work failed%s", f" (tenant {world.tenant.id})" if world.tenant else "")
+            if services.tenants is not None:
+                expired = services.tenants.expire_idle()
+                if expired:
+                    log.info("expired idle tenants: %s", ", ".join(expired))
 
     ticker = asyncio.create_task(tick())
     yield
     ticker.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await ticker
-    pending = list(services.background)
+    pending = [task for world in worlds(services) for task in world.background]
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
     await services.http.close()
-    if services.state_file is not None:
-        services.state_file.close()
+    lifecycle.close_state(services)  # --state-file: flushed, and a last image written
+    for tenant in services.tenants or ():
+        lifecycle.close_state(tenant.world)  # each tenant's too
 
 
 def _application(services: Services) -> web.Application:
@@ -119,6 +244,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     mounts = app[MOUNTS] = Mounts()
     mount(app, mounts, services.runtimes[AdminApi.slug], "/__admin")
+    if services.tenants is not None:
+        mount_tenants(app, mounts, services.tenants)  # before the root mount: /t/ is the tenants'
     vendor = lifecycle.vendor_runtimes(services)
     for runtime in vendor:
         mount(app, mounts, runtime, f"/{runtime.slug}")

@@ -9,6 +9,7 @@ import errno
 import json
 import logging
 import os
+import shlex
 import signal
 import ssl
 import sys
@@ -36,6 +37,23 @@ def _non_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):  # NaN too
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
     return value
 
 
@@ -70,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also serve each API at the root of a port of its own, same state: --port + 1..5 in the order "
         f"{', '.join(SLUGS)} (any free ports with --port 0); prints one URL per API",
     )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="run N mock processes, worker i on --port + i (free ports with --port 0), each with its own state "
+        "(--state-file DIR: DIR/worker-<i>); tenants shard over them behind nginx (see `loyalty-mock nginx-config`)",
+    )
+    serve.set_defaults(serve_parser=serve)
     serve.add_argument(
         "--api",
         action="append",
@@ -126,11 +152,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--state-file",
         type=Path,
-        metavar="PATH",
-        help="keep all API state in this SQLite file across restarts (default: in memory)",
+        metavar="DIR",
+        help="keep all state in this directory across restarts and kill -9: every write is logged and fsynced "
+        "before its answer (group commit), compacted in the background (default: in memory)",
     )
     serve.add_argument(
         "--admin-token", metavar="TOKEN", help="require this token (X-Admin-Token header) on every /__admin call"
+    )
+    serve.add_argument(
+        "--tenant-ttl",
+        type=_seconds,
+        default=24 * 3600.0,
+        metavar="SECONDS",
+        help="a tenant (POST /__admin/tenants) idle this long in real time is deleted (default 86400; 0 = never)",
+    )
+    serve.add_argument(
+        "--max-tenants",
+        type=_non_negative,
+        default=1000,
+        metavar="N",
+        help="at most N tenants at once; creating one more is a 429 (default 1000; 0 = no tenants)",
     )
     serve.add_argument("--tls-cert", type=_existing_file, metavar="PEM", help="serve HTTPS with this certificate")
     serve.add_argument("--tls-key", type=_existing_file, metavar="PEM", help="the certificate's private key")
@@ -152,11 +193,122 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_proxy(sub, _port)
     add_drift(sub)
+    _add_nginx_config(sub)
     conformance = sub.add_parser("conformance", help="print a running mock's POS conformance report")
     conformance.add_argument("--url", required=True, help="the mock's base URL, e.g. http://127.0.0.1:8080")
     conformance.add_argument("--format", choices=["text", "json"], default="text", help="output (default text)")
     conformance.add_argument("--admin-token", metavar="TOKEN", help="the mock's --admin-token, if it has one")
     return parser
+
+
+def _add_nginx_config(sub: argparse._SubParsersAction[_Parser]) -> None:
+    from mock_server.workers import DEFAULT_TENANT_RATE
+
+    nginx = sub.add_parser(
+        "nginx-config",
+        help="print the nginx configuration that shards tenants over `serve --workers N` (a conf.d file)",
+    )
+    nginx.add_argument("--workers", type=_positive, default=2, metavar="N", help="number of workers (default 2)")
+    nginx.add_argument(
+        "--port", type=_port, default=8081, help="worker 0's port, as given to `serve --workers` (default 8081)"
+    )
+    nginx.add_argument(
+        "--host", type=_nginx_word, default="127.0.0.1", help="the workers' address (default 127.0.0.1)"
+    )
+    nginx.add_argument(
+        "--upstream", action="append", type=_nginx_word, metavar="HOST:PORT",
+        help="a worker's address, worker 0 first (repeatable; instead of --workers/--port/--host)",
+    )
+    nginx.add_argument(
+        "--listen", type=_nginx_word, default="8080", metavar="[ADDR:]PORT", help="where nginx listens (default 8080)"
+    )
+    nginx.add_argument(
+        "--tenant-rate", type=_non_negative, default=DEFAULT_TENANT_RATE, metavar="N",
+        help=f"requests per second per tenant, burst twice that (default {DEFAULT_TENANT_RATE}; 0 = no limit)",
+    )
+    nginx.add_argument(
+        "--tls-cert", type=_nginx_word, metavar="PEM", help="also listen with TLS, with this certificate"
+    )
+    nginx.add_argument("--tls-key", type=_nginx_word, metavar="PEM", help="the certificate's private key")
+    nginx.add_argument(
+        "--tls-listen", type=_nginx_word, default="8443", metavar="[ADDR:]PORT", help="the TLS port (default 8443)"
+    )
+    nginx.add_argument(
+        "--standalone", action="store_true",
+        help="a whole nginx.conf for running nginx without root: nginx -p DIR -c FILE -e DIR/error.log",
+    )
+
+
+def _nginx_word(text: str) -> str:
+    """A value written into nginx's configuration as one word (an address, a port, a file)."""
+    if not text or any(c.isspace() or c in ";{}'\"#$\\" for c in text):
+        raise argparse.ArgumentTypeError(f"expected one word without spaces, quotes, ;, {{, }}, # or $, got {text!r}")
+    return text
+
+
+def _nginx_config(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    from mock_server.workers import nginx_config, nginx_standalone, worker_ports
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("loyalty-mock: error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    if args.upstream:
+        upstreams = list(args.upstream)
+    else:
+        try:
+            ports = worker_ports(args.workers, args.port)
+        except ValueError as exc:
+            print(f"loyalty-mock: error: {exc}", file=sys.stderr)
+            return 2
+        if args.port == 0:
+            print("loyalty-mock: error: nginx needs the workers' ports: give --port (or --upstream)", file=sys.stderr)
+            return 2
+        upstreams = [f"{args.host}:{port}" for port in ports]
+    command = "loyalty-mock " + shlex.join(sys.argv[1:] if argv is None else argv)
+    config = nginx_config(
+        upstreams, listen=args.listen, tenant_rate=args.tenant_rate, tls_cert=args.tls_cert,
+        tls_key=args.tls_key, tls_listen=args.tls_listen, command=command,
+    )
+    print(nginx_standalone(config) if args.standalone else config, end="")
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace) -> int:
+    """`serve --workers N`: each worker is `serve` with the same options, its own port and state."""
+    from mock_server.workers import child_argv, run_workers, state_dir, worker_ports
+
+    if args.port_per_api:
+        print("loyalty-mock: error: --port-per-api cannot be combined with --workers", file=sys.stderr)
+        return 2
+    try:
+        worker_ports(args.workers, args.port)
+        settings_from(args)  # the same checks as a single process, before any worker starts
+    except ValueError as exc:
+        print(f"loyalty-mock: error: {exc}", file=sys.stderr)
+        return 2
+    common = child_argv(args.serve_parser, args, skip=("workers", "port", "state_file", "serve_parser"))
+
+    def command(index: int, port: int) -> list[str]:
+        argv = [sys.executable, "-m", "mock_server", "serve", *common, "--port", str(port)]
+        if args.state_file is not None:
+            folder = state_dir(args.state_file, index)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            argv += ["--state-file", str(folder)]
+        return argv
+
+    try:
+        return run_workers(args.workers, args.port, command, _print_urls)
+    except KeyboardInterrupt:  # pragma: no cover - a second Ctrl-C while stopping
+        return 130
+
+
+def _print_urls(lines: Sequence[tuple[str, str]]) -> None:
+    """The start-up lines `name  URL` (scripts read them)."""
+    width = max(20, *(len(name) + 1 for name, _ in lines))
+    try:
+        print("\n".join(f"{name:<{width}} {url}" for name, url in lines), flush=True)
+    except BrokenPipeError:  # nobody reads the URLs (`serve | head -1`): keep serving all the same
+        _discard_stdout()
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -181,6 +333,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         log_level=args.log_level,
         journal_max_entries=args.journal_max_entries,
         journal_max_bytes=args.journal_max_bytes,
+        tenant_ttl=args.tenant_ttl,
+        max_tenants=args.max_tenants,
     )
 
 
@@ -234,11 +388,7 @@ async def _serve(settings: Settings, api_ports: dict[str, int] | None = None) ->
         lines.append(("(root)", base))
     lines += [(f"{slug}:root", f"{scheme}://{settings.host}:{bound}") for slug, _, bound in api_sites]
     lines.append(("admin", f"{base}/__admin"))
-    width = max(20, *(len(name) + 1 for name, _ in lines))
-    try:
-        print("\n".join(f"{name:<{width}} {url}" for name, url in lines), flush=True)
-    except BrokenPipeError:  # nobody reads the URLs (`serve | head -1`): keep serving all the same
-        _discard_stdout()
+    _print_urls(lines)
 
     await until_stopped()
     for _, api_runner, _ in api_sites:  # their requests finish while the main app's services still run
@@ -320,14 +470,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     as Unix tools do; `serve` keeps serving (`_serve`)."""
     try:
         try:
-            return _run(build_parser().parse_args(argv))
+            return _run(build_parser().parse_args(argv), argv)
         finally:
             sys.stdout.flush()  # the reader's going shows here, not in Python's last flush at exit
     except BrokenPipeError:
         return _reader_went_away()
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
+    if args.command == "nginx-config":
+        return _nginx_config(args, argv)
+    if args.command == "serve" and args.workers is not None:
+        return _serve_workers(args)
     if args.command == "assumptions":
         if args.evidence:
             from mock_server.drift.cli import run_assumptions

@@ -42,6 +42,7 @@ class Clock:
         self._source = source
         self._offset = timedelta(0)
         self._frozen_at: datetime | None = None
+        self._pinned: datetime | None = None  # the source's reading while a request is handled
         self._timers: list[_Timer] = []
         self._seq = itertools.count()
 
@@ -49,7 +50,22 @@ class Clock:
     def now(self) -> datetime:
         if self._frozen_at is not None:
             return self._frozen_at
-        return self._source() + self._offset
+        return (self._pinned or self._source()) + self._offset
+
+    def reading(self) -> datetime:
+        """The real-time source's reading (the pinned one while a request is handled)."""
+        return self._pinned or self._source()
+
+    def at(self, reading: datetime) -> datetime:
+        """The virtual time when the source reads `reading`."""
+        return self._frozen_at if self._frozen_at is not None else reading + self._offset
+
+    def pin(self, reading: datetime | None) -> datetime | None:
+        """Make the source read `reading` until pinned again (None: the real source); returns the
+        previous pin. `--state-file` pins it while a request's handler runs, and replays a request
+        pinned at its recorded reading, so both see the same times."""
+        previous, self._pinned = self._pinned, reading
+        return previous
 
     def timestamp(self) -> float:
         return self.now().timestamp()
@@ -76,14 +92,14 @@ class Clock:
         if self._frozen_at is not None:
             self._frozen_at = moment
         else:
-            self._offset = moment - self._source()
+            self._offset = moment - self.reading()
         self.run_due()
 
     def freeze(self, frozen: bool) -> None:
         if frozen and self._frozen_at is None:
             self._frozen_at = self.now()
         elif not frozen and self._frozen_at is not None:
-            self._offset = self._frozen_at - self._source()
+            self._offset = self._frozen_at - self.reading()
             self._frozen_at = None
 
     def state(self) -> dict[str, object]:

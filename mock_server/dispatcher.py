@@ -5,13 +5,14 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
@@ -21,7 +22,8 @@ from aiohttp.web_protocol import ERROR, _ErrInfo
 from aiohttp.web_protocol import RequestHandler as HttpProtocol
 from aiohttp.web_server import Server
 
-from mock_server import validation
+from mock_server import persistence, validation
+from mock_server import rules as prose_rules
 from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Credential, Services
 from mock_server.envelopes import ENVELOPES
 from mock_server.errors import (
@@ -31,6 +33,7 @@ from mock_server.errors import (
     MalformedRequest,
     MethodNotAllowed,
     MockError,
+    NotFound,
     PayloadTooLarge,
     RequestTimeout,
     UriTooLong,
@@ -38,6 +41,9 @@ from mock_server.errors import (
 )
 from mock_server.journal import JournalEntry
 from mock_server.spec import Operation, Router, Spec
+
+if TYPE_CHECKING:
+    from mock_server.tenants import TenantRegistry
 
 log = logging.getLogger("mock_server")
 _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -79,12 +85,22 @@ class ApiRuntime:
         }
         self.store: Any = None
         self._schemes = validation.compile_schemes(spec.security_schemes)
+        self._rules = prose_rules.compile_spec(spec)  # the specs' prose rules (x- keywords), per operation
         # only an API that overrides response_headers pays for calling it on every response
         self._adds_headers = type(definition).response_headers is not ApiDefinition.response_headers
 
     @property
     def slug(self) -> str:
         return self.definition.slug
+
+    def for_world(self, services: Services) -> ApiRuntime:
+        """This API in another world (a tenant's): the compiled parts (definition, spec, router,
+        validators, security schemes, envelopes) are this runtime's, shared and never changed;
+        the store is the new world's own, built by `reset_store`."""
+        runtime = copy.copy(self)
+        runtime.services = services
+        runtime.store = None
+        return runtime
 
     def reset_store(self) -> None:
         self.store = None  # let the old state go before the new is built (peak memory at a million rows)
@@ -94,7 +110,11 @@ class ApiRuntime:
     async def handle(self, request: web.BaseRequest, path: str, prefix: str) -> web.StreamResponse:
         started = time.perf_counter()
         services = self.services
-        now = services.clock.now()
+        clock = services.clock
+        arrived = clock.reading()  # with --state-file the handler sees this reading (logged, replayed)
+        now = clock.at(arrived)
+        durable = services.state_file
+        inputs = persistence.begin_inputs() if durable is not None else None  # outside answers, logged
         definition = self.definition
         op: Operation | None = None
         raw = b""
@@ -108,33 +128,46 @@ class ApiRuntime:
             op, path_params = validation.route(self.router, request.method, path)
             if request.body_exists:
                 raw = await self._read_body(request)
-            fault_response = await self._apply_fault(op, raw, request) if services.faults.active else None
+            applies_faults = services.faults.active and not services.replaying  # a logged request had none
+            fault_response = await self._apply_fault(op, raw, request) if applies_faults else None
             if fault_response is not None:
                 response, source = fault_response, "fault"
             else:
-                if op.security:
-                    principal = validation.authenticate(
-                        op, self._schemes, request.headers, self._principal
+                # --state-file: the clock reads `arrived` while this request runs (as when replayed)
+                previous = clock.pin(arrived) if durable is not None else None
+                try:
+                    if op.security:
+                        principal = validation.authenticate(
+                            op, self._schemes, request.headers, self._principal
+                        )
+                    path_values, query, parsed = self._validate_input(op, path_params, request, raw)
+                    api_request = ApiRequest(
+                        operation=op,
+                        path_params=path_values,
+                        query=query,
+                        headers=request.headers,
+                        body=parsed,
+                        principal=principal,
+                        received_at=now,
+                        url_of_api=lambda: f"{request.scheme}://{request.host}{prefix}",
                     )
-                path_values, query, parsed = self._validate_input(op, path_params, request, raw)
-                api_request = ApiRequest(
-                    operation=op,
-                    path_params=path_values,
-                    query=query,
-                    headers=request.headers,
-                    body=parsed,
-                    principal=principal,
-                    received_at=now,
-                    url_of_api=lambda: f"{request.scheme}://{request.host}{prefix}",
-                )
-                definition.admit(services, self.store, api_request)
-                examples_only = services.settings.examples_only and definition.example_mode_applies
-                handler = None if examples_only else definition.handlers.get(op.operation_id)
-                if handler is None:
-                    response, source = self._example(op), "example"
-                else:
-                    result = handler(services, self.store, api_request)
-                    response = result if isinstance(result, ApiResponse) else await result
+                    definition.admit(services, self.store, api_request)
+                    examples_only = services.settings.examples_only and definition.example_mode_applies
+                    handler = None if examples_only else definition.handlers.get(op.operation_id)
+                    if handler is None:
+                        response, source = self._example(op), "example"
+                    else:
+                        result = handler(services, self.store, api_request)
+                finally:
+                    if durable is not None:
+                        clock.pin(previous)
+                if handler is not None:
+                    if isinstance(result, ApiResponse):
+                        response = result
+                    elif durable is None:
+                        response = await result
+                    else:  # pinned at each step, never while it waits (other requests run then)
+                        response = await _Pinned(result, clock, arrived)
                 if services.settings.strict:
                     violations = self._check_response(op, response)
                     if violations:
@@ -153,15 +186,33 @@ class ApiRuntime:
                 self.envelope(InternalError(f"Internal mock error: {type(exc).__name__}")),
                 media_type=definition.error_media_type,
             )
-        if services.state_file is not None and request.method not in _READ_ONLY and response.status < 400:
-            self._persist()
         headers = response.headers
         if self._adds_headers:
             headers.update(definition.response_headers(services, self.store, principal, now))
         payload = self._encode(response)
         if payload is not None:
             headers["Content-Type"] = response.media_type
-        if definition.journaled:
+        flushed = None
+        if (
+            durable is not None
+            and response.status < 400
+            and source != "fault"
+            and request.method not in _READ_ONLY
+            and op is not None
+            and op.operation_id not in persistence.VOLATILE_OPERATIONS
+        ):  # in the state change's own step: the log's order is the changes' order
+            checked = op.operation_id not in persistence.STATUS_ONLY_OPERATIONS
+            flushed = durable.append(
+                persistence.Entry(
+                    self.slug, prefix, request.method, request.raw_path, path, tuple(request.headers.items()),
+                    raw, request.scheme, request.host, arrived, response.status,
+                    persistence.digest(payload or b"") if checked else b"",
+                    persistence.collected_inputs(),
+                )
+            )
+        if inputs is not None:
+            persistence.end_inputs(inputs)
+        if definition.journaled and not services.replaying:
             services.journal.append(
                 JournalEntry(
                     0,
@@ -180,6 +231,13 @@ class ApiRuntime:
                     len(raw) + (len(payload) if payload else 0) + 512,
                 )
             )
+        if flushed is not None:  # the answer leaves once its log entry is on disk (group commit)
+            try:
+                await asyncio.shield(flushed)
+            except persistence.StateFileError as exc:
+                unsaved = InternalError(f"The change was made but not saved: {exc}")
+                body = dump_json(self.envelope(unsaved))
+                return web.Response(body=body, status=500, content_type=definition.error_media_type)
         answer = web.Response(body=payload, status=response.status, headers=headers)
         if closing:
             answer.force_close()
@@ -187,11 +245,6 @@ class ApiRuntime:
 
     def _principal(self, credential: Credential) -> Any:
         return self.definition.authenticate(self.services, self.store, credential)
-
-    def _persist(self) -> None:
-        from mock_server.lifecycle import persist  # lifecycle imports this module
-
-        persist(self.services)
 
     def _validate_input(
         self, op: Operation, path_params: dict[str, str], request: web.BaseRequest, raw: bytes
@@ -213,6 +266,8 @@ class ApiRuntime:
                 parsed = validation.body(op, request.headers.get("Content-Type", ""), raw)
             except ValidationFailed as error:
                 failures.extend(error.fields)
+            else:  # a schema-valid body: then the rules the spec states in prose
+                failures.extend(validation.rules(self._rules.get(op.operation_id, ()), parsed))
         if failures:
             raise ValidationFailed("The request is invalid", failures)
         return path_values, query, parsed
@@ -318,6 +373,33 @@ class ApiRuntime:
         return dump_json(response.body)
 
 
+class _Pinned:
+    """Await a handler's coroutine with the clock pinned at `reading` during each of its steps
+    (and only then: while it waits, other requests run on the real clock)."""
+
+    __slots__ = ("_clock", "_coroutine", "_reading")
+
+    def __init__(self, coroutine: Any, clock: Any, reading: Any) -> None:
+        self._coroutine, self._clock, self._reading = coroutine, clock, reading
+
+    def __await__(self) -> Any:
+        coroutine, clock = self._coroutine, self._clock
+        value: Any = None
+        thrown: BaseException | None = None
+        while True:
+            previous = clock.pin(self._reading)
+            try:
+                step = coroutine.throw(thrown) if thrown is not None else coroutine.send(value)
+            except StopIteration as done:
+                return done.value
+            finally:
+                clock.pin(previous)
+            try:
+                value, thrown = (yield step), None
+            except BaseException as exc:  # handed to the coroutine, as `await` does
+                value, thrown = None, exc
+
+
 def _getall(request: web.BaseRequest) -> Any:
     query = request.query
 
@@ -334,6 +416,7 @@ class Mounts:
     def __init__(self) -> None:
         self.by_segment: dict[str, tuple[ApiRuntime, str]] = {}
         self.root: ApiRuntime | None = None
+        self.tenants: TenantRegistry | None = None  # served under /t/<id>/ (`serve_tenant`)
 
 
 def mount(app: web.Application, mounts: Mounts, runtime: ApiRuntime, prefix: str) -> None:
@@ -355,6 +438,52 @@ def mount(app: web.Application, mounts: Mounts, runtime: ApiRuntime, prefix: str
         mounts.root = runtime
 
 
+def mount_tenants(app: web.Application, mounts: Mounts, tenants: TenantRegistry) -> None:
+    """Serve every tenant under `/t/<id>/` (`serve_tenant`), for the app's routes and the fast path."""
+    mounts.tenants = tenants
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        return await serve_tenant(mounts, tenants, request, request.match_info["tail"])
+
+    app.router.add_route("*", "/t/{tail:[\\s\\S]*}", dispatch)
+
+
+async def serve_tenant(
+    mounts: Mounts, tenants: TenantRegistry, request: web.BaseRequest, rest: str
+) -> web.StreamResponse:
+    """A request to `/t/<rest>`: `<id>/<slug>/<vendor path>` goes to that tenant's API, `<id>/__admin/...`
+    to its admin API (guarded by its own token), and `<id>/__admin/tenant` to the server's
+    `/__admin/tenants/<id>` (creating a tenant at its own path, for a proxy that routes by the
+    tenant segment). An unknown tenant is a 404 naming it, in the envelope of the API named."""
+    tenant_id, _, tail = rest.partition("/")
+    segment, _, after = tail.partition("/")
+    if segment == "__admin" and after == "tenant":
+        admin = mounts.by_segment["__admin"][0]
+        return await admin.handle(request, f"/tenants/{tenant_id}", "/__admin")
+    tenant = tenants.get(tenant_id)
+    if tenant is None:
+        shown = validation.printable(tenant_id)[:60]
+        error = NotFound(
+            f"No tenant named {shown!r} on this mock (it was never created, was deleted, or expired "
+            "after --tenant-ttl idle); create one with POST /__admin/tenants",
+            [FieldError("tenant", f"{shown!r} does not exist")],
+        )
+        return refusal(mounts, "/" + tail, error)
+    found: ApiRuntime | None = tenant.world.runtimes.get(segment)
+    if found is None:
+        served = ", ".join(f"/t/{tenant_id}/{slug}" for slug in tenant.world.runtimes)
+        error = NotFound(
+            f"Tenant {tenant_id} serves {served}; nothing at /t/{tenant_id}/{validation.printable(segment)[:60]}",
+            [FieldError("path", f"expected /t/{tenant_id}/<one of {', '.join(tenant.world.runtimes)}>/...")],
+        )
+        return refusal(mounts, "/__admin", error)  # problem+json: no API was named
+    tenants.enter(tenant)
+    try:
+        return await found.handle(request, "/" + after, f"/t/{tenant_id}/{segment}")
+    finally:
+        tenants.leave(tenant)
+
+
 RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
@@ -364,7 +493,7 @@ def fast_path(mounts: Mounts, routed: RequestHandler) -> RequestHandler:
     tenth of a request's cost (issue 11). What the routes would not give an API (unknown
     prefixes with several APIs) and `Expect: 100-continue` requests (the app answers the 100)
     go to `routed`, the app's own handler."""
-    by_segment, root = mounts.by_segment, mounts.root
+    by_segment, root, tenants = mounts.by_segment, mounts.root, mounts.tenants
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
@@ -375,6 +504,8 @@ def fast_path(mounts: Mounts, routed: RequestHandler) -> RequestHandler:
             found = by_segment.get(segment)
             if found is not None:
                 return await found[0].handle(request, "/" + rest, found[1])
+            if segment == "t" and tenants is not None:
+                return await serve_tenant(mounts, tenants, request, rest)
             if root is not None:
                 return await root.handle(request, path, "")
         return await routed(request)
@@ -387,6 +518,8 @@ def refusal(mounts: Mounts, path: str, error: MockError) -> web.Response:
     """`error` in the envelope of the API that serves `path` (problem+json when none does), as the
     app's own unknown-path answer does."""
     segment = path[1:].partition("/")[0] if path.startswith("/") else ""
+    if segment == "t" and mounts.tenants is not None:  # /t/<id>/<slug>/...: the slug's envelope
+        segment = (path.split("/", 4)[3:4] or [""])[0]
     found = mounts.by_segment.get(segment)
     runtime = found[0] if found is not None else mounts.root
     if runtime is None:

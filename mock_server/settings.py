@@ -39,6 +39,8 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     specs_dir: Path | None = None
+    tenant_ttl: float = 24 * 3600.0  # seconds of real time an idle tenant lives (0 = forever)
+    max_tenants: int = 1000  # tenants one process holds (0 = no tenants)
     extra: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -51,11 +53,13 @@ class Settings:
             raise ValueError(
                 f"unknown Capillary region {self.capillary_region!r}; expected one of {', '.join(CAPILLARY_REGION_RPM)}"
             )
-        for name in ("customtrades_quota", "seed_customers", "journal_max_entries", "journal_max_bytes"):
+        for name in ("customtrades_quota", "seed_customers", "journal_max_entries", "journal_max_bytes", "max_tenants"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name.replace('_', '-')} must be 0 or more")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
+        if self.tenant_ttl < 0:
+            raise ValueError("tenant-ttl must be 0 or more seconds")
         if self.capillary_rpm is not None and self.capillary_rpm < 0:
             raise ValueError("capillary-rpm must be 0 or more")
 

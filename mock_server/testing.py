@@ -7,6 +7,13 @@
 `MockServer(settings, port_per_api=True)` also serves each API at the root of a free port of its
 own, on the same state (`loyalty-mock serve --port-per-api`): `mock.root_url("loke")`.
 
+A tenant (an isolated sandbox in the same server, `POST /__admin/tenants`):
+
+    tenant = mock.create_tenant(seed=7)
+    requests.get(tenant.url("customtrades", "/v1/customers"), headers=...)
+    tenant.admin("POST", "/clock", json={"advance": 60})   # its own admin API, with its token
+    tenant.delete()
+
 Used by this project's tests and by the `contracts` pytest plugin; speaks to the mock only over
 HTTP (the admin API), except for `services`, which tests of the engine itself may inspect.
 """
@@ -95,6 +102,39 @@ class InThreadServer:
         return f"http://{self.host}:{self.port}"
 
 
+class TenantClient:
+    """A tenant of a `MockServer`: its base URL, credentials and admin API (its token sent)."""
+
+    def __init__(self, mock: MockServer, created: dict[str, Any]) -> None:
+        self.mock = mock
+        self.id: str = created["id"]
+        self.base_url: str = created["base_url"]
+        self.admin_token: str = created["admin_token"]
+        self.credentials: dict[str, Any] = created["credentials"]
+        self.seed: int = created["seed"]
+        self.session = requests.Session()
+        self.session.headers["X-Admin-Token"] = self.admin_token
+
+    def url(self, slug: str, path: str = "") -> str:
+        return f"{self.base_url}/{slug}{path}"
+
+    def admin_url(self, path: str = "") -> str:
+        return f"{self.base_url}/__admin{path}"
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.admin_url(path), timeout=30, **kwargs)
+
+    def journal(self, **filters: Any) -> list[dict[str, Any]]:
+        response = self.admin("GET", "/requests", params=filters)
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+    def delete(self) -> None:
+        self.mock.admin("DELETE", f"/tenants/{self.id}").raise_for_status()
+        self.session.close()
+
+
 class MockServer(InThreadServer):
     def __init__(
         self, settings: Settings | None = None, host: str = "127.0.0.1", *, port_per_api: bool = False
@@ -176,6 +216,13 @@ class MockServer(InThreadServer):
 
     def reset(self) -> None:
         self.admin("POST", "/reset").raise_for_status()
+
+    def create_tenant(self, **body: Any) -> TenantClient:
+        """A new tenant (`POST /__admin/tenants` with `body`: id, seed, apis)."""
+        response = self.admin("POST", "/tenants", json=body)
+        if response.status_code != 201:
+            raise AssertionError(f"creating a tenant answered {response.status_code}: {response.text[:300]}")
+        return TenantClient(self, response.json())
 
     def credentials_cache(self) -> dict[str, Any]:
         """The credentials, fetched once per server (they survive resets: same seed)."""

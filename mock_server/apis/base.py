@@ -73,7 +73,10 @@ class Shared:
 
 @dataclass
 class Services:
-    """The running mock's services, shared by every API and the admin API."""
+    """One world: everything a sandbox owns (settings with its seed, clock, journal, faults, shared
+    state, rng, one runtime with its store per API, background tasks). The default tenant is one
+    world; each tenant (`mock_server.tenants`) is another, whose runtimes share the default
+    world's compiled parts (`dispatcher.ApiRuntime.for_world`)."""
 
     settings: Settings
     clock: Clock
@@ -84,7 +87,13 @@ class Services:
     runtimes: dict[str, Any] = field(default_factory=dict)  # slug -> dispatcher.ApiRuntime
     background: set[Any] = field(default_factory=set)  # asyncio tasks the app awaits at shutdown
     http: Any = None  # aiohttp.ClientSession for outgoing calls (webhooks, POS callbacks)
-    state_file: Any = None  # persistence.StateFile with --state-file
+    state_file: Any = None  # persistence.DurableLog with --state-file (`lifecycle.open_state`)
+    replaying: bool = False  # the durable log is being replayed: no outbound calls, no faults, no journal
+    # tenants (shared sandboxes): on the default world, the registry of the other worlds
+    # (`tenants.TenantRegistry`, None where tenants are not served); on a tenant's world, its
+    # `tenants.Tenant` (None on the default world)
+    tenants: Any = None
+    tenant: Any = None
 
 
 StoreT = TypeVar("StoreT")

@@ -242,7 +242,10 @@ MUTATIONS = [
 def _run_against(
     tmp: Path, mutation: Mutation | None, apis: list[str], select: str, extra: tuple[str, ...]
 ) -> SuiteRun:
-    with MockServer(Settings(port=0, strict=False, customtrades_quota=0, capillary_rpm=0)) as mock:
+    # max_tenants=0: the suite tests this mock's default tenant, where the mutation's fault is
+    # (a mock serving tenants would get a tenant of the suite's own: tests/integration/test_tenants.py)
+    settings = Settings(port=0, strict=False, customtrades_quota=0, capillary_rpm=0, max_tenants=0)
+    with MockServer(settings) as mock:
         if mutation is not None:
             mutation.apply(mock)
         api_args = [arg for api in apis for arg in ("--api", api)]

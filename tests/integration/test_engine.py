@@ -23,7 +23,7 @@ def _concrete(path: str) -> str:
 def test_health_lists_mounted_apis(mock: MockServer) -> None:
     response = mock.admin("GET", "/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "apis": list(SLUGS)}
+    assert response.json() == {"status": "ok", "apis": list(SLUGS), "tenants": True}
 
 
 def test_credentials_have_the_fixed_keys_and_survive_reset(mock: MockServer) -> None:

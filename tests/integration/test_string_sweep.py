@@ -254,6 +254,7 @@ NO_STRING = {
     ("admin", "listLetstradeProducts"),
     ("admin", "clearLokeDeliveries"),
     ("admin", "getCapillaryCustomer"),
+    ("admin", "listTenants"),
 }
 OPERATIONS: list[tuple[str, Operation]] = [
     (slug, op)

@@ -3,6 +3,7 @@ endpoint (`--pos-callback-url`, seed 004 "QR Code Slip Printing", step 3)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from mock_server import persistence
 from mock_server.apis.base import Services
 
 USER_AGENT = "loyalty-mock/letstrade-pos (append-vouchers)"
@@ -30,6 +32,17 @@ class PosReply:
 
 
 async def append_vouchers(services: Services, url: str, payload: dict[str, Any]) -> PosReply:
+    """The POS's answer; with `--state-file` it is logged with the request, and a replay of the
+    log gets it back from there instead of calling the POS again."""
+    replayed = persistence.replayed_input(services.replaying)
+    if replayed is not None:
+        return PosReply(**replayed)
+    reply = await _call(services, url, payload)
+    persistence.record_input(dataclasses.asdict(reply))
+    return reply
+
+
+async def _call(services: Services, url: str, payload: dict[str, Any]) -> PosReply:
     timeout_s = services.settings.pos_callback_timeout
     headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
     session: aiohttp.ClientSession | None = services.http

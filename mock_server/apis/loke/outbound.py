@@ -165,7 +165,7 @@ class Outbound:
         return timer
 
     def _spawn(self, delivery: Delivery, attempt: int) -> None:
-        if self.closed:
+        if self.closed or self._services.replaying:  # a --state-file replay sends nothing again
             return
         try:
             loop = asyncio.get_running_loop()
