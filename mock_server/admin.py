@@ -3,26 +3,48 @@ pipeline as the vendor APIs, so its requests are validated too. Never journaled.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import copy
 import html
 import json
-from collections.abc import Mapping
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from openapi_ui_bundles import swagger_ui
 
-from mock_server import lifecycle, secrets
+from mock_server import events, lifecycle, secrets, validation
 from mock_server.apis.base import ApiDefinition, ApiRequest, ApiResponse, Handler, Services
 from mock_server.clock import isoformat
-from mock_server.errors import FieldError, NotFound, Unauthorized, ValidationFailed
-from mock_server.spec import HTTP_METHODS, load_document, specs_dir
+from mock_server.dispatcher import ApiRuntime, dump_json, parser_refusal
+from mock_server.errors import (
+    FieldError,
+    InternalError,
+    MockError,
+    NotFound,
+    PayloadTooLarge,
+    RequestTimeout,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
+from mock_server.spec import HTTP_METHODS, Spec, load_document, specs_dir
 from mock_server.validation import is_text
 
 if TYPE_CHECKING:
     from mock_server.tenants import TenantRegistry
 
+log = logging.getLogger("mock_server")
 SPEC_NAMES = ("letstrade-pos", "letstrade-pos-provider", "letstrade-channels", "customtrades", "capillary", "loke")
 
 
@@ -77,6 +99,17 @@ def _list_requests(services: Services, store: None, request: ApiRequest) -> ApiR
         api=request.query.get("api"), operation_id=request.query.get("operation_id"), since=since
     )
     return ApiResponse(200, [entry.as_dict() for entry in entries])
+
+
+def _get_request(services: Services, store: None, request: ApiRequest) -> ApiResponse:
+    entry_id = int(request.path_params["id"])
+    newer, _ = services.journal.after(entry_id - 1)
+    if not newer or newer[0].id != entry_id:
+        raise NotFound(
+            f"no journal entry {entry_id} (never recorded, cleared, or dropped past the journal's bounds)",
+            [FieldError("id", "is not in the journal")],
+        )
+    return ApiResponse(200, newer[0].as_dict())
 
 
 def _clear_requests(services: Services, store: None, request: ApiRequest) -> ApiResponse:
@@ -325,6 +358,113 @@ def _get_docs_asset(services: Services, store: None, request: ApiRequest) -> Api
     return ApiResponse(200, body, {"Cache-Control": "private, max-age=3600"}, media_type)
 
 
+# -- the console (issue 19): a page served without the token (it holds no data; each call it makes
+# is guarded), its files, and the drift analysis of an uploaded HAR ------------------------------
+CONSOLE_DIR = Path(__file__).parent / "console"
+_CONSOLE_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "application/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+_NO_CACHE = "no-cache"
+
+
+def _get_console(services: Services, store: None, request: ApiRequest) -> ApiResponse:
+    page = CONSOLE_DIR / "index.html"
+    try:
+        text = page.read_text(encoding="utf-8")
+    except OSError:
+        raise NotFound("the console page is not installed (mock_server/console/index.html is missing)") from None
+    return ApiResponse(200, text, {"Cache-Control": _NO_CACHE}, "text/html; charset=utf-8")
+
+
+def console_file(name: str) -> Path | None:
+    """The console file `name`: a regular file directly in `CONSOLE_DIR`, not a dotfile (None else)."""
+    if not name or name.startswith(".") or "/" in name or "\\" in name or "\x00" in name:
+        return None
+    path = CONSOLE_DIR / name
+    try:
+        if path.is_symlink() or not path.is_file() or path.parent.resolve() != CONSOLE_DIR.resolve():
+            return None
+    except (OSError, ValueError):
+        return None
+    return path
+
+
+def _get_console_asset(services: Services, store: None, request: ApiRequest) -> ApiResponse:
+    name = str(request.path_params["file"])
+    path = console_file(name)
+    if path is None:
+        shown = validation.printable(name)[:60]
+        raise NotFound(f"no console file named {shown!r}", [FieldError("file", "is not a file of the console")])
+    try:
+        body = path.read_bytes()
+    except OSError:
+        raise NotFound(f"no console file named {name!r}") from None
+    media_type = _CONSOLE_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    return ApiResponse(200, body, {"Cache-Control": _NO_CACHE, "X-Content-Type-Options": "nosniff"}, media_type)
+
+
+DRIFT_MAX_BYTES = 32 * 1024 * 1024  # a HAR uploaded to POST /__admin/drift
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.IGNORECASE)
+DRIFT_AT_ONCE = 2  # analyses running at once (each holds its HAR in memory and a thread)
+
+
+class _Slots:
+    """At most `limit` holders at once; `take` refuses the next with a 429 (no queue: the client retries)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken = 0
+
+    @contextlib.contextmanager
+    def take(self) -> Iterator[None]:
+        if self.taken >= self.limit:
+            raise TooManyRequests(f"{self.taken} drift analyses are running; at most {self.limit} at once: retry later")
+        self.taken += 1
+        try:
+            yield
+        finally:
+            self.taken -= 1
+
+
+def drift_report(raw: bytes, replay: bool, output: str) -> tuple[str, str]:
+    """The drift report of the HAR `raw` (`loyalty-mock drift`'s engine), as (text, media type);
+    `output` is json or html. An unusable HAR is a `ValidationFailed` naming what is wrong. Blocking
+    (it reads a file and may replay against two fresh in-process mocks): run it in a thread."""
+    from mock_server.drift.engine import Options, analyse
+    from mock_server.drift.har import HarError
+    from mock_server.drift.render import as_html, as_json
+
+    if _SURROGATE_ESCAPE.search(raw):  # a lone surrogate (only an escape makes one): refused naming its field
+        validation.parse_json(raw)
+    handle, name = tempfile.mkstemp(prefix="lcs-drift-", suffix=".har")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(raw)
+        try:
+            report = asyncio.run(analyse(name, Options(replay=replay)))
+        except HarError as error:
+            message = str(error).replace(name, "the request body")
+            raise ValidationFailed(message, [FieldError("body", "is not a usable HAR 1.2 document")]) from None
+        except MockError as error:  # the replay mocks refused to start
+            raise ValidationFailed(f"cannot start the replay mock: {error.message}", error.fields) from None
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+            message = f"the HAR could not be analysed ({type(exc).__name__}: {str(exc)[:200]})"
+            raise ValidationFailed(message, [FieldError("body", "is not a usable HAR 1.2 document")]) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+    report["source"] = "the uploaded HAR"  # not the temporary file's name
+    if output == "html":
+        return as_html(report), "text/html; charset=utf-8"
+    return as_json(report), "application/json"
+
+
 def _contributed(slug: str, handler: Handler) -> Handler:
     def call(services: Services, store: None, request: ApiRequest) -> Any:
         runtime = services.runtimes.get(slug)
@@ -392,6 +532,9 @@ class AdminApi(ApiDefinition[None]):
         "getSpec": _get_spec,
         "getDocs": _get_docs,
         "getDocsAsset": _get_docs_asset,
+        "getConsole": _get_console,
+        "getConsoleAsset": _get_console_asset,
+        "getRequest": _get_request,
         "createTenant": _post_tenant,
         "putTenant": _put_tenant,
         "listTenants": _list_tenants,
@@ -430,3 +573,188 @@ class AdminApi(ApiDefinition[None]):
             raise Unauthorized(
                 "This mock's admin API needs its token: send X-Admin-Token: <token>", headers=ADMIN_TOKEN_CHALLENGE
             )
+
+
+class ConsolePages(AdminApi):
+    """The console's page and files (`getConsole`, `getConsoleAsset`): the admin pipeline without
+    the token, as the page holds no data (every call it makes is guarded). Only `AdminRuntime`
+    hands it requests, and only for `/console` and `/console/<file>`."""
+
+    handlers: dict[str, Handler] = {"getConsole": _get_console, "getConsoleAsset": _get_console_asset}
+
+    def __init__(self) -> None:
+        self.handlers = dict(type(self).handlers)
+
+    def guard(self, services: Services, headers: Mapping[str, str]) -> None:
+        return None
+
+
+_CONSOLE_PAGES = ConsolePages()
+
+
+def _getall(request: web.BaseRequest) -> Any:
+    query = request.query
+
+    def getall(name: str) -> list[str]:
+        return list(query.getall(name, []))
+
+    return getall
+
+
+class AdminRuntime(ApiRuntime):
+    """The admin API's runtime: the pipeline (`ApiRuntime.handle`) for every admin call but three
+    that are not one request, one answer: the console's event stream (`streamEvents`, a
+    long-lived `text/event-stream`), the drift analysis (`analyseDrift`, a body up to 32 MiB
+    analysed in a thread) and the console's page and files (no token). Each does what the pipeline
+    would first (the guard, routing, parameters) and answers refusals in the same envelope."""
+
+    def __init__(self, definition: ApiDefinition[Any], spec: Spec, services: Services) -> None:
+        super().__init__(definition, spec, services)
+        self.streams = events.Streams()  # shared by every world's copy (`for_world`): counted per world
+        self.drifts = _Slots(DRIFT_AT_ONCE)  # analyses running in threads, server-wide
+
+    async def handle(self, request: web.BaseRequest, path: str, prefix: str) -> web.StreamResponse:
+        if path == "/events":
+            return await self._events(request, path)
+        if path == "/drift":
+            return await self._drift(request, path)
+        if path == "/console" or path.startswith("/console/"):
+            public = copy.copy(self)
+            public.definition = _CONSOLE_PAGES
+            return await ApiRuntime.handle(public, request, path, prefix)
+        return await super().handle(request, path, prefix)
+
+    def _refused(self, error: MockError) -> web.Response:
+        response = web.Response(body=dump_json(self.envelope(error)), status=error.status, headers=error.headers)
+        response.content_type = self.definition.error_media_type
+        return response
+
+    def _admitted(self, request: web.BaseRequest, path: str) -> dict[str, Any]:
+        """The guard, the route and the query parameters of `request`, as the pipeline checks them."""
+        self.definition.guard(self.services, request.headers)
+        op, path_params = validation.route(self.router, request.method, path)
+        _path, query, _headers = validation.parameters(op, path_params, _getall(request), request.headers)
+        return query
+
+    # -- GET /__admin/events -------------------------------------------------------------------
+    async def _events(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        services = self.services
+        try:
+            query = self._admitted(request, path)
+            stop = self.streams.open(services)
+        except events.StreamLimit as exc:
+            return self._refused(TooManyRequests(f"{exc}: close one (each console tab holds one)"))
+        except MockError as error:
+            return self._refused(error)
+        try:
+            response = web.StreamResponse(
+                headers={
+                    "Content-Type": "text/event-stream; charset=utf-8",
+                    "Cache-Control": "no-cache",
+                    "X-Accel-Buffering": "no",  # a proxy (nginx) passes each event on at once
+                }
+            )
+            await response.prepare(request)
+            if request.method == "HEAD":
+                return response
+            await self._stream(request, response, events.Cursor(services.journal, query.get("since")), stop)
+            return response
+        finally:
+            self.streams.release(services, stop)
+
+    async def _stream(
+        self, request: web.BaseRequest, response: web.StreamResponse, cursor: events.Cursor, stop: asyncio.Event
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        next_clock = loop.time() + events.CLOCK_SECONDS
+        next_keepalive = loop.time() + events.KEEPALIVE_SECONDS
+        try:
+            await response.write(events.frame("clock", _clock_body(self.services)))
+            await self._send(response, cursor)
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), events.POLL_SECONDS)
+                transport = request.transport
+                if stop.is_set() or transport is None or transport.is_closing():
+                    break  # shutting down, or the client went away
+                await self._send(response, cursor)
+                chunks = []
+                now = loop.time()
+                if now >= next_clock:
+                    chunks.append(events.frame("clock", _clock_body(self.services)))
+                    next_clock = now + events.CLOCK_SECONDS
+                if now >= next_keepalive:
+                    chunks.append(events.KEEPALIVE)
+                    next_keepalive = now + events.KEEPALIVE_SECONDS
+                if chunks:
+                    await response.write(b"".join(chunks))
+            transport = request.transport
+            if transport is not None and not transport.is_closing():
+                await response.write_eof()
+        except ConnectionError:  # the client went away while an event was written
+            pass
+
+    @staticmethod
+    async def _send(response: web.StreamResponse, cursor: events.Cursor) -> None:
+        """What is new in the journal, one event per step of the loop (`events.STEP` entries each):
+        at thousands of requests a second a poll finds thousands of entries, and summarising them
+        all in one step would hold every request waiting behind it (p99 6 -> 21 ms, measured)."""
+        for chunk in cursor.iter_frames(events.STEP):
+            await response.write(chunk)
+            await asyncio.sleep(0)
+
+    # -- POST /__admin/drift -------------------------------------------------------------------
+    async def _drift(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        try:
+            query = self._admitted(request, path)
+            with self.drifts.take():
+                raw = await self._read_har(request)
+                if not raw.strip():
+                    missing = FieldError("body", "is required but missing")
+                    raise ValidationFailed("A request body is required: a HAR 1.2 JSON document", [missing])
+                text, media_type = await asyncio.to_thread(
+                    drift_report, raw, bool(query.get("replay", False)), str(query.get("format", "json"))
+                )
+        except MockError as error:
+            return self._refused(error)
+        except Exception as exc:  # a bug of the engine: never hide it, never crash the server
+            log.exception("drift analysis failed")
+            return self._refused(InternalError(f"Internal mock error in the drift analysis: {type(exc).__name__}"))
+        response = web.Response(body=text.encode("utf-8"), headers={"Cache-Control": "no-store"})
+        response.headers["Content-Type"] = media_type
+        return response
+
+    async def _read_har(self, request: web.BaseRequest) -> bytes:
+        limit = DRIFT_MAX_BYTES
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(f"The HAR is {request.content_length} bytes; at most {limit} bytes are accepted")
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            async with asyncio.timeout(self.services.settings.body_timeout):
+                async for chunk in request.content.iter_any():
+                    received += len(chunk)
+                    if received > limit:
+                        raise PayloadTooLarge(f"The HAR is over {limit} bytes; at most {limit} bytes are accepted")
+                    chunks.append(chunk)
+        except HttpProcessingError as exc:
+            raise parser_refusal(exc) from None
+        except TimeoutError:
+            raise RequestTimeout(
+                f"The HAR did not arrive within {self.services.settings.body_timeout:g} seconds"
+            ) from None
+        return b"".join(chunks)
+
+
+def close_event_streams(services: Services) -> None:
+    """End every console event stream of the server (on shutdown: aiohttp waits for handlers)."""
+    admin = services.runtimes.get(AdminApi.slug)
+    if isinstance(admin, AdminRuntime):
+        admin.streams.close_all()
+
+
+def close_world_streams(world: Services) -> None:
+    """End the console event streams of one world (a tenant being deleted or expired)."""
+    admin = world.runtimes.get(AdminApi.slug)
+    if isinstance(admin, AdminRuntime):
+        admin.streams.close_world(world)

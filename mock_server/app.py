@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from mock_server import lifecycle, persistence
-from mock_server.admin import AdminApi
+from mock_server.admin import AdminApi, AdminRuntime, close_event_streams, close_world_streams
 from mock_server.apis.base import Services, Shared
 from mock_server.apis.registry import definitions
 from mock_server.clock import Clock
@@ -56,7 +56,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         spec = build_spec(slug, load_document(definition.spec_name, settings.specs_dir))
         services.runtimes[slug] = ApiRuntime(definition, spec, services)
     admin = AdminApi(available, settings.apis)
-    services.runtimes[admin.slug] = ApiRuntime(
+    services.runtimes[admin.slug] = AdminRuntime(  # the pipeline, plus the console's stream (issue 19)
         admin, build_spec(admin.slug, load_document(admin.spec_name, settings.specs_dir)), services
     )
     # --state-file with an image: the stores come from it (seeding a million customers first is waste)
@@ -171,6 +171,7 @@ def close_tenant_world(tenant: Tenant) -> None:
     `--state-file` part closed and deleted (a deleted tenant does not come back at a restart)."""
     world = tenant.world
     world.clock.reset()
+    close_world_streams(world)  # its console streams end (they would keep it in use)
     for task in list(world.background):
         task.cancel()
     if world.settings.state_file is not None:
@@ -224,6 +225,10 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         lifecycle.close_state(tenant.world)  # each tenant's too
 
 
+async def _close_event_streams(app: web.Application) -> None:
+    close_event_streams(app[SERVICES])
+
+
 def _application(services: Services) -> web.Application:
     settings = services.settings
     # aiohttp's own limits sit above ours, so an oversized URL or header gets the vendor's envelope
@@ -241,6 +246,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     services = services or build_services(settings)
     app = _application(services)
     app.cleanup_ctx.append(_background)
+    app.on_shutdown.append(_close_event_streams)  # before aiohttp waits for handlers: streams end
 
     mounts = app[MOUNTS] = Mounts()
     mount(app, mounts, services.runtimes[AdminApi.slug], "/__admin")

@@ -198,3 +198,15 @@ class Journal:
                 if moment <= since:
                     continue
             yield entry
+
+    def after(self, entry_id: int) -> tuple[list[JournalEntry], int]:
+        """The retained entries with an id above `entry_id`, oldest first, and the newest retained
+        id (0 when none is kept). Read from the newest end, so a poll costs the entries it returns
+        (the console's event stream, `mock_server.events`)."""
+        newer: list[JournalEntry] = []
+        for entry in reversed(self._entries):
+            if entry.id <= entry_id:
+                break
+            newer.append(entry)
+        newer.reverse()
+        return newer, self._entries[-1].id if self._entries else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,3 +29,12 @@ def chromium_available() -> bool:
 def chromium_command(profile_dir: str) -> list[str]:
     """The command line of a one-shot headless Chromium using `profile_dir` as its profile."""
     return [CHROMIUM, *CHROMIUM_ARGS, f"--user-data-dir={profile_dir}/profile"]
+
+
+def browser_missing() -> str | None:
+    """Why the Playwright-driven page tests cannot run here, or None when they can."""
+    if not chromium_available():
+        return NO_CHROMIUM
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install -e '.[test]')"
+    return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -31,21 +30,13 @@ import yaml
 from mock_server.settings import Settings
 from mock_server.spec import HTTP_METHODS, load_document
 from mock_server.testing import MockServer
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, chromium_available
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, browser_missing
 
 SPECS = ("letstrade-pos", "letstrade-pos-provider", "letstrade-channels", "customtrades", "capillary", "loke", "admin")
 ADMIN_TOKEN = "docs-admin-token-0123"
 
 
-def _no_browser() -> str | None:
-    if not chromium_available():
-        return NO_CHROMIUM
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed (pip install -e '.[test]')"
-    return None
-
-
-needs_browser = pytest.mark.skipif(_no_browser() is not None, reason=str(_no_browser()))
+needs_browser = pytest.mark.skipif(browser_missing() is not None, reason=str(browser_missing()))
 
 
 # -- a POS under test that a browser may call (it answers CORS preflight) -------------------------------

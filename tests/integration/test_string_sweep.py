@@ -255,6 +255,9 @@ NO_STRING = {
     ("admin", "clearLokeDeliveries"),
     ("admin", "getCapillaryCustomer"),
     ("admin", "listTenants"),
+    ("admin", "getConsole"),
+    ("admin", "getRequest"),
+    ("admin", "streamEvents"),
 }
 OPERATIONS: list[tuple[str, Operation]] = [
     (slug, op)
