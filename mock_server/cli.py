@@ -18,9 +18,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from mock_server import eventloop
 from mock_server.errors import MockError
 from mock_server.persistence import StateFileError
-from mock_server.settings import CAPILLARY_REGION_RPM, SLUGS, Settings
+from mock_server.settings import CAPILLARY_REGION_RPM, EVENT_LOOPS, SLUGS, Settings
 
 SPEC_FILES = ("letstrade-pos", "letstrade-pos-provider", "letstrade-channels", "customtrades", "capillary", "loke")
 
@@ -176,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", type=_existing_file, metavar="PEM", help="serve HTTPS with this certificate")
     serve.add_argument("--tls-key", type=_existing_file, metavar="PEM", help="the certificate's private key")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--loop",
+        choices=EVENT_LOOPS,
+        default="auto",
+        help="event loop: uvloop (faster) or the standard library's asyncio (default auto: uvloop when installed)",
+    )
     serve.add_argument("--journal-max-entries", type=_non_negative, default=10_000, metavar="N")
     serve.add_argument("--journal-max-bytes", type=_non_negative, default=32 * 1024 * 1024, metavar="N")
 
@@ -335,6 +342,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         journal_max_bytes=args.journal_max_bytes,
         tenant_ttl=args.tenant_ttl,
         max_tenants=args.max_tenants,
+        event_loop=args.loop,
     )
 
 
@@ -388,6 +396,7 @@ async def _serve(settings: Settings, api_ports: dict[str, int] | None = None) ->
         lines.append(("(root)", base))
     lines += [(f"{slug}:root", f"{scheme}://{settings.host}:{bound}") for slug, _, bound in api_sites]
     lines.append(("admin", f"{base}/__admin"))
+    logging.getLogger("mock_server").info("event loop: %s (--loop %s)", eventloop.running(), settings.event_loop)
     _print_urls(lines)
 
     await until_stopped()
@@ -513,6 +522,11 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(_serve(settings, ports))
+        loop = eventloop.resolve(settings.event_loop)
+    except eventloop.LoopUnavailable as exc:
+        print(f"loyalty-mock: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return eventloop.run(_serve(settings, ports), loop)
     except KeyboardInterrupt:  # pragma: no cover - a second Ctrl-C while stopping
         return 130

@@ -7,6 +7,7 @@ from pathlib import Path
 
 SLUGS: tuple[str, ...] = ("letstrade-pos", "letstrade-channels", "customtrades", "capillary", "loke")
 CAPILLARY_REGION_RPM: dict[str, int] = {"asia2": 100, "asia1": 600, "emea": 100}
+EVENT_LOOPS: tuple[str, ...] = ("auto", "uvloop", "asyncio")  # `serve --loop` (mock_server.eventloop)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Settings:
     specs_dir: Path | None = None
     tenant_ttl: float = 24 * 3600.0  # seconds of real time an idle tenant lives (0 = forever)
     max_tenants: int = 1000  # tenants one process holds (0 = no tenants)
+    event_loop: str = "auto"  # `serve --loop`: auto (uvloop when importable) | uvloop | asyncio (`eventloop`)
     extra: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -58,6 +60,8 @@ class Settings:
                 raise ValueError(f"{name.replace('_', '-')} must be 0 or more")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ValueError(f"unknown event loop {self.event_loop!r}; expected one of {', '.join(EVENT_LOOPS)}")
         if self.tenant_ttl < 0:
             raise ValueError("tenant-ttl must be 0 or more seconds")
         if self.capillary_rpm is not None and self.capillary_rpm < 0:
