@@ -35,6 +35,8 @@ import requests
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import cores, cpu_seconds, process, wrk
 
+from mock_server.eventloop import resolve
+
 PATH = "/v1/customers?limit=5"
 
 
@@ -171,6 +173,7 @@ def main() -> None:
                 "har": args.har,
                 "client": args.client,
                 "pinned": bool(server_cpu),
+                "event_loop": resolve("auto").name,  # both servers run --loop auto (the default)
                 "load_average": {"before": loadavg_before, "after": load_average()},
                 "rounds": [  # in the order they ran
                     {

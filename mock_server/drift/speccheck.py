@@ -72,6 +72,10 @@ class ApiSpec:
     _walks: dict[tuple[str, str, frozenset[str]], tuple[set[str], list[dict[str, Any]]]] = field(default_factory=dict)
     _where: dict[str, dict[str, str]] = field(default_factory=dict)
     _op_provenance: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # what checking an operation needs that does not depend on the exchange, keyed by id(operation)
+    # (operations live as long as the spec) and, for answers, by status: built at first use
+    _request_plans: dict[int, _RequestPlan] = field(default_factory=dict)
+    _response_plans: dict[tuple[int, int], _ResponsePlan | None] = field(default_factory=dict)
 
     @property
     def file(self) -> str:
@@ -163,6 +167,42 @@ def operation_pointer(op: Operation) -> str:
     return f"/paths/{escape(op.path)}/{op.method.lower()}"
 
 
+@dataclass(slots=True)
+class _RequestPlan:
+    """An operation's request checks, with everything that does not depend on the exchange."""
+
+    pointer: str
+    provenance: tuple[str, str]
+    security_expected: str
+    security_location: str
+    # per parameter: it, and where it is described when the spec file says (else None)
+    parameters: list[tuple[Any, str | None]]
+
+
+@dataclass(slots=True)
+class _ResponseHeader:
+    name: str
+    location: str
+    provenance: tuple[str, str]
+    required: bool
+    schema: dict[str, Any] | None  # None: not a schema the check can use
+    kind: Any
+    validator: CompiledSchema | None = None  # compiled at the first value checked
+
+
+@dataclass(slots=True)
+class _ResponsePlan:
+    """A documented (operation, status): its places in the file, provenance, headers and content."""
+
+    documented: Any  # the ResponseSpec
+    status_pointer: str
+    location: str
+    provenance: tuple[str, str]
+    headers: list[_ResponseHeader]
+    content: Any
+    media: dict[str, tuple[str, Any]] = field(default_factory=dict)  # media -> (schema pointer, node)
+
+
 @dataclass
 class Check:
     """What one exchange told about the spec: the findings and every spec place it exercised
@@ -227,26 +267,39 @@ class Checker:
             )
             return {}
         check.operation = op
-        op_pointer = operation_pointer(op)
-        op_prov = self._op_provenance(op)
+        plan = self.api._request_plans.get(id(op))
+        if plan is None:
+            plan = self.api._request_plans[id(op)] = self._request_plan(op)
+        op_pointer = plan.pointer
+        op_prov = plan.provenance
         check.exercised.add(op_pointer)
         if op.security and not self._credential_present(op, headers, check):
-            expected = " or ".join(sorted({name for req in op.security for name in req}))
             check.violations.append(
                 self._violation(
                     "request",
                     "security",
-                    f"no credential sent; the operation requires {expected}",
+                    f"no credential sent; the operation requires {plan.security_expected}",
                     None,
-                    f"{op_pointer}/security" if "security" in op.raw else "/security",
+                    plan.security_location,
                     op_prov,
                 )
             )
         if op.parameters:
-            self._parameters(check, op, op_pointer, op_prov, path_params, query, headers)
+            self._parameters(check, op, plan, path_params, query, headers)
         if op.body_media:
             self._body(check, op, op_pointer, op_prov, headers, body)
         return path_params
+
+    def _request_plan(self, op: Operation) -> _RequestPlan:
+        op_pointer = operation_pointer(op)
+        where = self.api.parameter_locations(op_pointer)
+        return _RequestPlan(
+            pointer=op_pointer,
+            provenance=self._op_provenance(op),
+            security_expected=" or ".join(sorted({name for req in op.security for name in req})),
+            security_location=f"{op_pointer}/security" if "security" in op.raw else "/security",
+            parameters=[(param, where.get(param.where)) for param in op.parameters],
+        )
 
     def _credential_present(self, op: Operation, headers: Mapping[str, str], check: Check | None = None) -> bool:
         for requirement in op.security:
@@ -274,28 +327,41 @@ class Checker:
         self,
         check: Check,
         op: Operation,
-        op_pointer: str,
-        op_prov: tuple[str, str],
+        plan: _RequestPlan,
         path_params: Mapping[str, str],
         query: str,
         headers: Mapping[str, str],
     ) -> None:
-        pairs = parse_qsl(query, keep_blank_values=True)
+        grouped: dict[str, list[str]] = {}
+        if query:
+            for key, value in parse_qsl(query, keep_blank_values=True):
+                found = grouped.get(key)
+                if found is None:
+                    grouped[key] = [value]
+                else:
+                    found.append(value)
 
         def getall(name: str) -> list[str]:
-            return [v for k, v in pairs if k == name]
+            found = grouped.get(name)
+            return list(found) if found is not None else []
 
-        where = self.api.parameter_locations(op_pointer)
-        for param in op.parameters:
+        exercised = check.exercised
+        for param, described in plan.parameters:
+            if described is None:
+                continue
+            location = param.location
             present = (
                 param.name in path_params
-                if param.location == "path"
-                else bool(getall(param.name))
-                if param.location == "query"
+                if location == "path"
+                else param.name in grouped
+                if location == "query"
                 else headers.get(param.name) is not None
             )
-            if present and param.where in where:
-                check.exercised.add(where[param.where])
+            if present:
+                exercised.add(described)
+        where = self.api.parameter_locations(plan.pointer)
+        op_prov = plan.provenance
+        op_pointer = plan.pointer
         try:
             validation.parameters(op, path_params, getall, headers)
         except MockError as error:
@@ -374,10 +440,15 @@ class Checker:
         op = check.operation
         if op is None:
             return
-        op_pointer = operation_pointer(op)
-        op_prov = self._op_provenance(op)
-        documented = op.response_for(status)
-        if documented is None:
+        plan_key = (id(op), status)
+        plans = self.api._response_plans
+        if plan_key in plans:
+            plan = plans[plan_key]
+        else:
+            plan = plans[plan_key] = self._response_plan(op, status)
+        if plan is None:
+            op_pointer = operation_pointer(op)
+            op_prov = self._op_provenance(op)
             check.violations.append(
                 self._violation(
                     "response",
@@ -390,12 +461,14 @@ class Checker:
                 )
             )
             return
-        response_node, response_location = self._raw(f"{op_pointer}/responses/{escape(documented.status)}")
-        check.exercised.add(f"{op_pointer}/responses/{escape(documented.status)}")
+        documented = plan.documented
+        response_location = plan.location
+        check.exercised.add(plan.status_pointer)
         check.exercised.add(response_location)
-        prov = self.api.provenance_of(response_location, op_prov)
-        self._response_headers(check, response_node, response_location, prov, headers)
-        content = response_node.get("content") if isinstance(response_node, dict) else None
+        prov = plan.provenance
+        if plan.headers:
+            self._response_headers(check, plan.headers, headers)
+        content = plan.content
         if not content:
             return
         media = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
@@ -437,8 +510,14 @@ class Checker:
                 )
             )
             return
-        schema_pointer = f"{response_location}/content/{escape(media)}/schema"
-        schema_node, _ = self.api.resolve(content[media].get("schema"), schema_pointer)
+        found = plan.media.get(media)
+        if found is None:
+            schema_pointer = f"{response_location}/content/{escape(media)}/schema"
+            found = plan.media[media] = (
+                schema_pointer,
+                self.api.resolve(content[media].get("schema"), schema_pointer)[0],
+            )
+        schema_pointer, schema_node = found
         if documented.schema is not None and isinstance(schema_node, dict):
             for failure in documented.schema.errors(document):
                 parts = parts_of(failure.field)
@@ -467,48 +546,66 @@ class Checker:
         check.exercised.update(cached[0])
         check.violations.extend(dict(v) for v in cached[1])
 
-    def _response_headers(
-        self,
-        check: Check,
-        node: Any,
-        location: str,
-        prov: tuple[str, str],
-        headers: Mapping[str, str],
-    ) -> None:
-        documented = node.get("headers") if isinstance(node, dict) else None
-        if not isinstance(documented, dict):
-            return
-        for name, raw in documented.items():
-            header, header_location = self.api.resolve(raw, f"{location}/headers/{escape(name)}")
-            if not isinstance(header, dict):
-                continue
-            header_prov = self.api.provenance_of(header_location, prov)
+    def _response_plan(self, op: Operation, status: int) -> _ResponsePlan | None:
+        documented = op.response_for(status)
+        if documented is None:
+            return None
+        op_pointer = operation_pointer(op)
+        status_pointer = f"{op_pointer}/responses/{escape(documented.status)}"
+        node, location = self._raw(status_pointer)
+        prov = self.api.provenance_of(location, self._op_provenance(op))
+        headers: list[_ResponseHeader] = []
+        described = node.get("headers") if isinstance(node, dict) else None
+        if isinstance(described, dict):
+            for name, raw in described.items():
+                header, header_location = self.api.resolve(raw, f"{location}/headers/{escape(name)}")
+                if not isinstance(header, dict):
+                    continue
+                schema, _ = self.api.resolve(header.get("schema") or {}, f"{header_location}/schema")
+                headers.append(
+                    _ResponseHeader(
+                        name=name,
+                        location=header_location,
+                        provenance=self.api.provenance_of(header_location, prov),
+                        required=bool(header.get("required")),
+                        schema=schema if isinstance(schema, dict) else None,
+                        kind=schema.get("type") if isinstance(schema, dict) else None,
+                    )
+                )
+        content = node.get("content") if isinstance(node, dict) else None
+        return _ResponsePlan(documented, status_pointer, location, prov, headers, content)
+
+    def _response_headers(self, check: Check, documented: list[_ResponseHeader], headers: Mapping[str, str]) -> None:
+        for header in documented:
+            name = header.name
             value = headers.get(name)
             if value is None:
-                if header.get("required"):
+                if header.required:
                     check.violations.append(
                         self._violation(
                             "response",
                             "response_header",
                             f"header {name} is required but missing",
                             None,
-                            header_location,
-                            header_prov,
+                            header.location,
+                            header.provenance,
                         )
                     )
                 continue
-            check.exercised.add(header_location)
-            schema, _ = self.api.resolve(header.get("schema") or {}, f"{header_location}/schema")
-            if not isinstance(schema, dict):
+            check.exercised.add(header.location)
+            schema = header.schema
+            if schema is None:
                 continue
-            kind = schema.get("type")
+            kind = header.kind
             coerced: Any = value
             if kind in ("integer", "number"):
                 try:
                     coerced = int(value) if kind == "integer" else float(value)
                 except ValueError:
                     coerced = value
-            validator = self.api.header_validator(header_location, schema)
+            validator = header.validator
+            if validator is None:
+                validator = header.validator = self.api.header_validator(header.location, schema)
             for failure in validator.errors(coerced, root=f"header.{name}"):
                 check.violations.append(
                     self._violation(
@@ -516,8 +613,8 @@ class Checker:
                         "response_header",
                         f"{failure.field} {failure.message}",
                         None,
-                        header_location,
-                        header_prov,
+                        header.location,
+                        header.provenance,
                     )
                 )
 

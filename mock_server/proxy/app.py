@@ -12,7 +12,6 @@ resolution and middleware chain, as the mock's `dispatcher.fast_path` does.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import logging
@@ -264,10 +263,14 @@ async def _forward(
 
     failure: MockError | None = None
     try:
-        async with asyncio.timeout(state.timeout):
-            answer = await upstream.pool.request(
-                method, f"{raw_path}?{query}" if query else raw_path, _forwarded_headers(headers), body, check_request
-            )
+        answer = await upstream.pool.request(
+            method,
+            f"{raw_path}?{query}" if query else raw_path,
+            _forwarded_headers(headers),
+            body,
+            check_request,
+            state.timeout,
+        )
     except TimeoutError:
         failure = UpstreamTimeout(
             f"The vendor at {upstream.base} did not answer within {state.timeout:g} seconds (proxy timeout)"

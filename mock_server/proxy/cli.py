@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import logging
 import sys
 from typing import Any
 
+from mock_server import eventloop
 from mock_server.cli import listen, slug_url, until_stopped
+from mock_server.eventloop import CHOICES
 
 
 def _seconds(text: str) -> float:
@@ -44,6 +45,12 @@ def add_parser(sub: Any, port: Any) -> None:
         help="answer 504 when the vendor takes longer (default 30)",
     )
     proxy.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    proxy.add_argument(
+        "--loop",
+        choices=list(CHOICES),
+        default="auto",
+        help="event loop, as for serve: uvloop or the standard library's asyncio (default auto: uvloop when installed)",
+    )
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -80,6 +87,12 @@ async def _run(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(_run(args))
+        loop = eventloop.resolve(args.loop)
+    except eventloop.LoopUnavailable as exc:
+        print(f"loyalty-mock: error: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger("mock_server.proxy").info("event loop: %s %s (--loop %s)", loop.name, loop.version, args.loop)
+    try:
+        return eventloop.run(_run(args), loop)
     except KeyboardInterrupt:  # pragma: no cover
         return 130

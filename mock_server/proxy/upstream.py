@@ -26,6 +26,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from yarl import URL
 
@@ -114,8 +115,8 @@ class _Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not `asyncio.Transport` subclasses, only alike
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -285,6 +286,11 @@ class _Connection(asyncio.Protocol):
         waiter.set_result(Answer(head[0], head[1], head[2], body))
 
 
+def _expire(waiter: asyncio.Future[Answer]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class UpstreamPool:
     """Keep-alive connections to one vendor base URL (no limit on how many are open at once; up
     to `max_idle` are kept between exchanges, each for at most `idle_timeout` seconds)."""
@@ -336,19 +342,32 @@ class UpstreamPool:
         headers: list[tuple[str, str]],
         body: bytes,
         while_waiting: Callable[[], None] | None = None,
+        timeout: float | None = None,
     ) -> Answer:
         """Send one request and read its answer. `while_waiting` runs once, right after the
-        request has gone out (work that can overlap with the vendor's)."""
+        request has gone out (work that can overlap with the vendor's). `timeout` bounds the
+        whole exchange, connecting included: TimeoutError after that many seconds (one timer
+        per exchange, armed on the connection's waiter: `asyncio.timeout` costs several times
+        as much CPU, a cost every exchange pays)."""
         data = self.request_head(method, target, headers, body) + body
         head_request = method == "HEAD"
         retry = method in IDEMPOTENT_METHODS
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while True:
             connection = self._checkout()
             reused = connection is not None
             if connection is None:
-                connection = await self._connect()
+                if deadline is None:
+                    connection = await self._connect()
+                else:
+                    async with asyncio.timeout_at(deadline):
+                        connection = await self._connect()
+            timer: asyncio.TimerHandle | None = None
             try:
                 waiter = connection.send(data, head_request)
+                if deadline is not None:
+                    timer = loop.call_at(deadline, _expire, waiter)
                 if while_waiting is not None:
                     while_waiting()
                     while_waiting = None
@@ -362,6 +381,9 @@ class UpstreamPool:
             except BaseException:  # a failure, a timeout, a cancellation: the connection is done
                 connection.close()
                 raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
             if connection.keep_alive and not connection.closed:
                 self._checkin(connection)
             else:
