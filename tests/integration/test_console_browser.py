@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -24,12 +25,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from mock_server.journal import JournalEntry
 from mock_server.settings import Settings
+from mock_server.spec import load_document
 from mock_server.testing import MockServer
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, browser_missing
 from tests.integration.serve_process import certificate, start_serve
@@ -58,16 +61,45 @@ def console_mock() -> Iterator[MockServer]:
         yield server
 
 
+def _admin_operations() -> list[tuple[str, re.Pattern[str]]]:
+    """(method, path pattern) of every operation openapi/admin.yaml documents."""
+    operations = []
+    for template, item in load_document("admin")["paths"].items():
+        pattern = re.escape(re.sub(r"\{[^/}]+\}", "\0", template)).replace("\0", "[^/]+")
+        operations += [(method.upper(), re.compile(f"^{pattern}$")) for method in item if method != "parameters"]
+    return operations
+
+
+ADMIN_OPERATIONS = _admin_operations()
+
+
+def undocumented(calls: list[tuple[str, str]]) -> list[str]:
+    """The calls (method, URL) that are not an operation of the admin API (under `/__admin` or a
+    tenant's `/t/<id>/__admin`): issue 19 wants the page to be a client of admin.yaml, nothing private."""
+    odd = []
+    for method, url in calls:
+        path = urlsplit(url).path
+        under = re.match(r"^(?:/t/[^/]+)?/__admin(/.*)$", path)
+        if under is None or not any(m == method and p.match(under.group(1)) for m, p in ADMIN_OPERATIONS):
+            odd.append(f"{method} {path}")
+    return odd
+
+
 class Console:
-    """One browser tab on a console; requests to any host but 127.0.0.1 are refused and listed."""
+    """One browser tab on a console; requests to any host but 127.0.0.1 are refused and listed,
+    and every call the page makes must be an operation of openapi/admin.yaml."""
 
     def __init__(self, browser: Any, url: str, **context_options: Any) -> None:
         self.context = browser.new_context(viewport={"width": 1440, "height": 900}, **context_options)
         self.elsewhere: list[str] = []
         self.errors: list[str] = []
+        self.calls: list[tuple[str, str]] = []
 
         def only_local(route: Any) -> None:
-            if route.request.url.startswith(("http://127.0.0.1:", "https://127.0.0.1:", "blob:", "data:")):
+            if route.request.url.startswith(("http://127.0.0.1:", "https://127.0.0.1:")):
+                self.calls.append((route.request.method, route.request.url))
+                route.continue_()
+            elif route.request.url.startswith(("blob:", "data:")):
                 route.continue_()
             else:
                 self.elsewhere.append(route.request.url)
@@ -94,6 +126,7 @@ class Console:
     def close(self) -> None:
         assert self.errors == [], self.errors
         assert self.elsewhere == [], self.elsewhere
+        assert self.calls and undocumented(self.calls) == [], undocumented(self.calls)
         self.context.close()
 
 
