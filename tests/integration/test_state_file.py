@@ -178,7 +178,10 @@ def test_compaction_runs_while_serving_and_keeps_everything(tmp_path: Path) -> N
         probe = threading.Thread(target=reader)
         probe.start()
         try:
-            uuids = [_create(server, creds, f"C{i}") for i in range(80)]
+            # at least 80 creates, and more while fewer than two compactions have started: on a
+            # loaded machine one compaction (fork + image) may span many writes
+            while len(uuids) < 80 or (durable.compactions + (durable._compaction is not None) < 2 and len(uuids) < 600):
+                uuids.append(_create(server, creds, f"C{len(uuids)}"))
         finally:
             stop.set()
             probe.join(timeout=10)
