@@ -10,11 +10,13 @@ The upstream is the mock (`loyalty-mock serve --api customtrades`, quota off), t
 `loyalty-mock proxy` in front of it, both started by `_common.process`. Where taskset exists the
 upstream runs on core 0 and the proxy on core 1 (a proxy sharing its upstream's core can reach at
 most half its throughput by construction); the load generator is not pinned. It keeps
-`--connections` requests in flight: an aiohttp client (default, the figures of record), or `wrk`
-(Debian package), which costs the machine about a tenth of the CPU per request and so takes less
-of it away from the proxy and the upstream. The direct and the proxied load alternate `--rounds`
-times; the round with the median ratio is reported, with every round's ratio and the load average
-after it (the machine's other work moves these figures; the CPU per request moves far less)."""
+`--connections` requests in flight: `wrk` (Debian package; the default where installed, and the
+figures of record since 7 December 2026) or an aiohttp client (`--client aiohttp`, the default
+without wrk), which costs about ten times wrk's CPU per request: on two cores, unpinned, it takes
+that CPU from the proxy or the upstream and the ratio measures the client as much as the proxy.
+The direct and the proxied load alternate `--rounds` times; the round with the median ratio is
+reported, with every round's ratio and the load average after it (the machine's other work moves
+these figures; the CPU per request moves far less)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -103,7 +106,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--har", action="store_true", help="record a HAR through the proxy too")
-    parser.add_argument("--client", choices=["aiohttp", "wrk"], default="aiohttp", help="the load generator")
+    parser.add_argument(
+        "--client",
+        choices=["aiohttp", "wrk"],
+        default="wrk" if shutil.which("wrk") else "aiohttp",
+        help="the load generator (default: wrk where installed, else the aiohttp client)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="direct then proxied, this many times (median reported)")
     args = parser.parse_args()
     server_cpu, proxy_cpu = cores()
