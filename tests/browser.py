@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+from collections.abc import Iterator
+from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 # no sandbox (containers run as root), no GPU, no /dev/shm (small in containers), and nothing
@@ -38,3 +41,16 @@ def browser_missing() -> str | None:
     if importlib.util.find_spec("playwright") is None:
         return "playwright is not installed (pip install -e '.[test]')"
     return None
+
+
+@contextlib.contextmanager
+def launched() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (never `playwright install`), closed at the end."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -34,7 +34,7 @@ from mock_server.journal import JournalEntry
 from mock_server.settings import Settings
 from mock_server.spec import load_document
 from mock_server.testing import MockServer
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, browser_missing
+from tests.browser import browser_missing, launched
 from tests.integration.serve_process import certificate, start_serve
 
 ADMIN_TOKEN = "console-admin-token-0123"
@@ -46,12 +46,8 @@ pytestmark = pytest.mark.skipif(browser_missing() is not None, reason=str(browse
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

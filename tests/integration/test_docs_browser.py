@@ -30,7 +30,7 @@ import yaml
 from mock_server.settings import Settings
 from mock_server.spec import HTTP_METHODS, load_document
 from mock_server.testing import MockServer
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, browser_missing
+from tests.browser import browser_missing, launched
 
 SPECS = ("letstrade-pos", "letstrade-pos-provider", "letstrade-channels", "customtrades", "capillary", "loke", "admin")
 ADMIN_TOKEN = "docs-admin-token-0123"
@@ -172,12 +172,8 @@ def docs_mock(pos: CorsPos) -> Iterator[MockServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched() as chromium:
         yield chromium
-        chromium.close()
 
 
 # -- what the spec says the page must show ---------------------------------------------------------------
