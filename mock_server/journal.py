@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import json
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from multidict import MultiDict
+from multidict import CIMultiDict, MultiDict
 
 from mock_server.clock import isoformat
 
@@ -111,7 +112,7 @@ class JournalEntry:
     status: int
     request: dict[str, Any]
     response: dict[str, Any]
-    violations: list[dict[str, Any]]
+    violations: Sequence[dict[str, Any]]  # a tuple when read back from an exchange
     source: str
     duration_ms: float
     size: int
@@ -129,19 +130,64 @@ class JournalEntry:
             "status": self.status,
             "request": _shown(self.request),
             "response": _shown(self.response),
-            "violations": self.violations,
+            "violations": list(self.violations),
             "source": self.source,
             "duration_ms": self.duration_ms,
         }
 
 
+# A kept entry is one flat tuple. For an exchange (`Journal.exchange`: what the hot path records)
+# every field is an immutable atom, headers included (one string of name and value lines), and
+# CPython's collector stops tracking such a tuple at its first pass: a full journal (10,000
+# entries per tenant) then adds nothing to a collection of the oldest generation, whose pauses,
+# 100-300 ms with full journals, were the mock's p99 (issue 18). A nested tuple would not do: the
+# collector untracks one level per pass, so the outer ones reach the oldest generation tracked.
+# Any other entry (`append`: outbound calls, the proxy) keeps its request and response dicts.
+_ID, _TIME, _API, _OPERATION, _METHOD, _PATH, _STATUS = range(7)
+_REQUEST_HEADERS, _QUERY, _RAW, _RESPONSE_HEADERS, _PAYLOAD = range(7, 12)  # an exchange's
+_REQUEST, _RESPONSE = _REQUEST_HEADERS, _RESPONSE_HEADERS  # any other entry's dicts, in the same places
+_VIOLATIONS, _SOURCE, _DURATION, _SIZE = range(12, 16)
+Stored = tuple[Any, ...]
+
+
+def _lines(pairs: Iterable[tuple[str, str]]) -> str | None:
+    """Header pairs as `name\nvalue\n...` (None when a name or value holds a newline, which
+    aiohttp's parser refuses and the mock never writes: then the entry keeps dicts)."""
+    parts = [part for pair in pairs for part in pair]
+    text = "\n".join(parts)
+    return text if text.count("\n") == max(len(parts) - 1, 0) else None
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    if not text:
+        return []
+    parts = text.split("\n")
+    return list(zip(parts[::2], parts[1::2], strict=True))
+
+
+def _unpack(stored: Stored) -> JournalEntry:
+    if type(stored[_REQUEST_HEADERS]) is str:
+        request: dict[str, Any] = {
+            "headers": CIMultiDict(_pairs(stored[_REQUEST_HEADERS])), "query": stored[_QUERY], "raw": stored[_RAW]
+        }
+        response: dict[str, Any] = {"headers": dict(_pairs(stored[_RESPONSE_HEADERS])), "raw": stored[_PAYLOAD]}
+    else:
+        request, response = stored[_REQUEST], stored[_RESPONSE]
+    return JournalEntry(
+        stored[_ID], stored[_TIME], stored[_API], stored[_OPERATION], stored[_METHOD], stored[_PATH],
+        stored[_STATUS], request, response, stored[_VIOLATIONS], stored[_SOURCE],
+        stored[_DURATION], stored[_SIZE],
+    )
+
+
 class Journal:
-    """Bounded: the oldest entries go first when either limit is passed (0 = no entries kept)."""
+    """Bounded: the oldest entries go first when either limit is passed (0 = no entries kept).
+    Entries are kept as flat tuples (see `_ID` above) and read as new `JournalEntry` objects."""
 
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._entries: deque[JournalEntry] = deque()
+        self._entries: deque[Stored] = deque()
         self._bytes = 0
         self._ids = itertools.count(1)
         self.dropped = 0
@@ -159,16 +205,58 @@ class Journal:
     def append(self, entry: JournalEntry) -> JournalEntry:
         """Keep `entry` (numbered here), dropping the oldest past either bound."""
         entry.id = next(self._ids)
+        self._keep(
+            (entry.id, entry.time, entry.api, entry.operation_id, entry.method, entry.path, entry.status,
+             entry.request, None, None, entry.response, None, entry.violations, entry.source,
+             entry.duration_ms, entry.size)
+        )
+        return entry
+
+    def exchange(
+        self,
+        time: datetime,
+        api: str,
+        operation_id: str | None,
+        method: str,
+        path: str,
+        status: int,
+        request_headers: Mapping[str, str],
+        query: str,
+        raw: builtins.bytes,
+        response_headers: Mapping[str, str],
+        payload: builtins.bytes,
+        violations: Sequence[dict[str, Any]],
+        source: str,
+        duration_ms: float,
+        size: int,
+    ) -> int:
+        """Keep one request the mock answered (what the hot path records), as atoms only; its id."""
+        number = next(self._ids)
+        request_lines = _lines(request_headers.items())
+        response_lines = _lines(response_headers.items())
+        if request_lines is None or response_lines is None:  # a newline in a header: kept as dicts
+            self._keep(
+                (number, time, api, operation_id, method, path, status,
+                 {"headers": CIMultiDict(request_headers), "query": query, "raw": raw}, None, None,
+                 {"headers": dict(response_headers), "raw": payload}, None, violations, source, duration_ms, size)
+            )
+        else:
+            self._keep(
+                (number, time, api, operation_id, method, path, status, request_lines, query, raw,
+                 response_lines, payload, tuple(violations), source, duration_ms, size)
+            )
+        return number
+
+    def _keep(self, stored: Stored) -> None:
         if self.max_entries == 0 or self.max_bytes == 0:
             self.dropped += 1
-            return entry
-        self._entries.append(entry)
-        self._bytes += entry.size
+            return
+        self._entries.append(stored)
+        self._bytes += stored[_SIZE]
         while self._entries and (len(self._entries) > self.max_entries or self._bytes > self.max_bytes):
             old = self._entries.popleft()
-            self._bytes -= old.size
+            self._bytes -= old[_SIZE]
             self.dropped += 1
-        return entry
 
     def clear(self) -> None:
         self._entries.clear()
@@ -186,27 +274,28 @@ class Journal:
         operation_id: str | None = None,
         since: int | datetime | None = None,
     ) -> Iterable[JournalEntry]:
-        for entry in self._entries:
-            if api is not None and entry.api != api:
+        for stored in self._entries:
+            if api is not None and stored[_API] != api:
                 continue
-            if operation_id is not None and entry.operation_id != operation_id:
+            if operation_id is not None and stored[_OPERATION] != operation_id:
                 continue
-            if isinstance(since, int) and entry.id <= since:
+            if isinstance(since, int) and stored[_ID] <= since:
                 continue
             if isinstance(since, datetime):
-                moment = entry.time if isinstance(entry.time, datetime) else datetime.fromisoformat(entry.time)
+                time = stored[_TIME]
+                moment = time if isinstance(time, datetime) else datetime.fromisoformat(time)
                 if moment <= since:
                     continue
-            yield entry
+            yield _unpack(stored)
 
     def after(self, entry_id: int) -> tuple[list[JournalEntry], int]:
         """The retained entries with an id above `entry_id`, oldest first, and the newest retained
         id (0 when none is kept). Read from the newest end, so a poll costs the entries it returns
         (the console's event stream, `mock_server.events`)."""
         newer: list[JournalEntry] = []
-        for entry in reversed(self._entries):
-            if entry.id <= entry_id:
+        for stored in reversed(self._entries):
+            if stored[_ID] <= entry_id:
                 break
-            newer.append(entry)
+            newer.append(_unpack(stored))
         newer.reverse()
-        return newer, self._entries[-1].id if self._entries else 0
+        return newer, self._entries[-1][_ID] if self._entries else 0
