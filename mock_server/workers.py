@@ -475,6 +475,11 @@ _STANDALONE_TEMPLATE = """\
 # A whole nginx.conf for running nginx without root around the loyalty-mock configuration:
 #   nginx -p DIR -c THIS_FILE -e DIR/error.log    (add -g 'daemon off;' to keep it in the foreground)
 worker_processes 1;
+# Below the workers' priority (nice 5), so that nginx, sharing the cores with them, does not
+# preempt a worker in the middle of a request but takes what arrived meanwhile in one wake-up:
+# measured with two workers on two cores, 32 -> 19 us of nginx per request and 1.47x -> 1.67x one
+# process. Not lower: at 10 it waits too long and the workers idle (1.32x).
+worker_priority 5;
 pid {base}nginx.pid;
 error_log {base}error.log warn;
 events {{
