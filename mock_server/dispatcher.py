@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import ipaddress
 import json
 import logging
 import re
@@ -49,6 +50,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mock_server")
 _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def client_scheme(request: web.BaseRequest) -> str:
+    """The scheme the client spoke, for the URLs the mock writes (`base_url`, LOKE's issuer, next
+    pages): `X-Forwarded-Proto` (`http` or `https`) when a proxy on this host sent it — a loopback
+    peer, such as nginx from `loyalty-mock nginx-config` terminating TLS — as uvicorn and gunicorn
+    trust it from 127.0.0.1 by default; else the connection's own."""
+    forwarded = request.headers.get("X-Forwarded-Proto")
+    if forwarded is None:
+        return request.scheme
+    proto = forwarded.split(",", 1)[0].strip().lower()
+    if proto not in ("http", "https"):
+        return request.scheme
+    try:
+        peer = ipaddress.ip_address(request.remote or "")
+    except ValueError:  # a Unix socket, or no peer
+        return request.scheme
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped
+    return proto if peer.is_loopback else request.scheme
 
 
 def _exact(out: bytes) -> bytes:
@@ -159,7 +180,7 @@ class ApiRuntime:
                         body=parsed,
                         principal=principal,
                         received_at=now,
-                        url_of_api=lambda: f"{request.scheme}://{request.host}{prefix}",
+                        url_of_api=lambda: f"{client_scheme(request)}://{request.host}{prefix}",
                     )
                     definition.admit(services, self.store, api_request)
                     examples_only = services.settings.examples_only and definition.example_mode_applies
@@ -215,7 +236,7 @@ class ApiRuntime:
             flushed = durable.append(
                 persistence.Entry(
                     self.slug, prefix, request.method, request.raw_path, path, tuple(request.headers.items()),
-                    raw, request.scheme, request.host, arrived, response.status,
+                    raw, client_scheme(request), request.host, arrived, response.status,
                     persistence.digest(payload or b"") if checked else b"",
                     persistence.collected_inputs(),
                 )

@@ -150,12 +150,11 @@ _VIOLATIONS, _SOURCE, _DURATION, _SIZE = range(12, 16)
 Stored = tuple[Any, ...]
 
 
-def _lines(pairs: Iterable[tuple[str, str]]) -> str | None:
+def _lines(headers: Mapping[str, str]) -> str | None:
     """Header pairs as `name\nvalue\n...` (None when a name or value holds a newline, which
     aiohttp's parser refuses and the mock never writes: then the entry keeps dicts)."""
-    parts = [part for pair in pairs for part in pair]
-    text = "\n".join(parts)
-    return text if text.count("\n") == max(len(parts) - 1, 0) else None
+    text = "\n".join(map("\n".join, headers.items()))
+    return text if text.count("\n") == max(2 * len(headers) - 1, 0) else None
 
 
 def _pairs(text: str) -> list[tuple[str, str]]:
@@ -232,8 +231,8 @@ class Journal:
     ) -> int:
         """Keep one request the mock answered (what the hot path records), as atoms only; its id."""
         number = next(self._ids)
-        request_lines = _lines(request_headers.items())
-        response_lines = _lines(response_headers.items())
+        request_lines = _lines(request_headers)
+        response_lines = _lines(response_headers)
         if request_lines is None or response_lines is None:  # a newline in a header: kept as dicts
             self._keep(
                 (number, time, api, operation_id, method, path, status,

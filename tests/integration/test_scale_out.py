@@ -294,6 +294,14 @@ def test_tls_at_nginx(cluster: Cluster, tenants: list[Tenant]) -> None:
     listed = requests.get(f"{root}/t/{tenant.id}/customtrades/v1/customers", headers=tenant.api(), verify=str(cert),
                           timeout=10)
     assert listed.status_code == 200, listed.text
+    # the URLs the mock writes say https, as the client spoke to nginx (its X-Forwarded-Proto)
+    created = requests.put(f"{root}/t/tls-made/__admin/tenant", json={}, headers={"X-Admin-Token": SERVER_TOKEN},
+                           verify=str(cert), timeout=30)
+    assert created.status_code == 201, created.text
+    assert created.json()["base_url"] == f"{root}/t/tls-made" and root.startswith("https://")
+    discovery = requests.get(f"{root}/t/tls-made/loke/auth/.well-known/openid-configuration", verify=str(cert),
+                             timeout=10)
+    assert discovery.status_code == 200 and discovery.json()["issuer"] == f"{root}/t/tls-made/loke/auth"
 
 
 def test_a_tenant_survives_kill_9_of_its_worker(cluster: Cluster, tenants: list[Tenant]) -> None:
