@@ -161,7 +161,9 @@ def _root(request: ApiRequest) -> str:
 
 def _create_tenant(services: Services, request: ApiRequest, tenant_id: str | None) -> ApiResponse:
     body: dict[str, Any] = request.body or {}
-    tenant, token = _registry(services).create(tenant_id, body.get("seed"), body.get("apis"))
+    tenant, token = _registry(services).create(
+        tenant_id, body.get("seed"), body.get("apis"), body.get("pos_callback_url")
+    )
     base_url = f"{_root(request)}{tenant.base_path}"
     created = {
         "id": tenant.id,
@@ -170,6 +172,7 @@ def _create_tenant(services: Services, request: ApiRequest, tenant_id: str | Non
         "credentials": lifecycle.collect_credentials(tenant.world),
         "seed": tenant.seed,
         "apis": list(tenant.apis),
+        "pos_callback_url": tenant.pos_callback_url,
     }
     return ApiResponse(201, created, {"Location": base_url})
 

@@ -66,7 +66,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
             runtime.reset_store()
     if settings.max_tenants > 0:
         services.tenants = TenantRegistry(
-            lambda tenant_id, seed, apis: build_tenant_world(services, tenant_id, seed, apis),
+            lambda tenant_id, seed, apis, pos_url: build_tenant_world(services, tenant_id, seed, apis, pos_url),
             apis=settings.apis,
             max_tenants=settings.max_tenants,
             ttl_seconds=settings.tenant_ttl,
@@ -87,12 +87,18 @@ def default_state_dir(state_dir: Path) -> Path:
     return state_dir / "default"
 
 
-def build_tenant_world(default: Services, tenant_id: str, seed: int, apis: tuple[str, ...]) -> Services:
-    """A tenant's world: the server's settings with the tenant's seed and APIs, a clock, journal,
+def build_tenant_world(
+    default: Services, tenant_id: str, seed: int, apis: tuple[str, ...], pos_callback_url: str | None = None
+) -> Services:
+    """A tenant's world: the server's settings with the tenant's seed, APIs and POS callback URL
+    (the server's `--pos-callback-url` when it has none of its own), a clock, journal,
     faults, shared state and stores of its own, and runtimes sharing the default world's compiled
     parts (no spec is compiled again). The server's `--fixtures` load into it, as into the default
     tenant; `--seed-customers` does not (a tenant is of default size)."""
-    settings = dataclasses.replace(default.settings, seed=seed, apis=apis, seed_customers=0)
+    settings = dataclasses.replace(
+        default.settings, seed=seed, apis=apis, seed_customers=0,
+        pos_callback_url=pos_callback_url or default.settings.pos_callback_url,
+    )
     world = Services(
         settings=settings,
         clock=Clock(),
@@ -125,7 +131,7 @@ TENANT_RECORD = "tenant.json"
 
 
 def save_tenant_record(tenant: Tenant) -> None:
-    """`--state-file`: the tenant's `tenant.json` (id, seed, APIs, the token's hash, times), written
+    """`--state-file`: the tenant's `tenant.json` (id, seed, APIs, POS URL, the token's hash, times), written
     whole or not at all (a temporary file renamed, synced) before its creation is answered."""
     state_dir = tenant.world.settings.state_file
     if state_dir is None:
@@ -155,6 +161,9 @@ def reopen_tenants(services: Services) -> None:
             record = json.loads(record_path.read_text(encoding="utf-8"))
             tenant_id, seed, apis = str(record["id"]), int(record["seed"]), tuple(str(a) for a in record["apis"])
             token_hash, created_at = bytes.fromhex(record["token_sha256"]), float(record["created_at"])
+            pos_url = record.get("pos_callback_url")  # absent in records written before it existed
+            if pos_url is not None and not isinstance(pos_url, str):
+                raise TypeError("pos_callback_url is not a string")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StateFileError(f"{record_path} is not a tenant record of this mock ({exc})") from None
         if record_path.parent.name != tenant_id or not set(apis) <= set(services.settings.apis):
@@ -162,8 +171,10 @@ def reopen_tenants(services: Services) -> None:
                 f"{record_path}: tenant {tenant_id} with APIs {', '.join(apis)} cannot be served by this mock "
                 f"(APIs {', '.join(services.settings.apis)}); start it with the same --api options"
             )
-        world = build_tenant_world(services, tenant_id, seed, apis)
-        registry.adopt(Tenant(tenant_id, seed, apis, token_hash, created_at, time.time(), world))
+        world = build_tenant_world(services, tenant_id, seed, apis, pos_url)
+        registry.adopt(
+            Tenant(tenant_id, seed, apis, token_hash, created_at, time.time(), world, pos_callback_url=pos_url)
+        )
 
 
 def close_tenant_world(tenant: Tenant) -> None:

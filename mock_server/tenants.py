@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from mock_server.apis.base import Services
 from mock_server.errors import Conflict, FieldError, MockError, ValidationFailed
@@ -48,6 +49,7 @@ class Tenant:
     last_used: float  # real time of the latest request's end (or start, while one is in flight)
     world: Services
     in_flight: int = 0  # requests being answered now
+    pos_callback_url: str | None = None  # its own POS under test (else the server's --pos-callback-url)
 
     @property
     def base_path(self) -> str:
@@ -71,6 +73,7 @@ class Tenant:
             "base_url": f"{root}{self.base_path}",
             "seed": self.seed,
             "apis": list(self.apis),
+            "pos_callback_url": self.pos_callback_url,
             "created_at": _iso(self.created_at),
             "last_used_at": _iso(self.last_used),
             "in_use": self.in_use,
@@ -82,21 +85,33 @@ class Tenant:
             "id": self.id,
             "seed": self.seed,
             "apis": list(self.apis),
+            "pos_callback_url": self.pos_callback_url,
             "token_sha256": self.token_hash.hex(),
             "created_at": self.created_at,
             "last_used": self.last_used,
         }
 
 
+def _is_http_url(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) > MAX_URL_CHARS or not value.isprintable():
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed [IPv6 address
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-WorldBuilder = Callable[[str, int, tuple[str, ...]], Services]
+WorldBuilder = Callable[[str, int, tuple[str, ...], str | None], Services]  # id, seed, APIs, POS URL
+MAX_URL_CHARS = 2048
 
 
 class TenantRegistry:
-    """Every tenant of one process. `build_world(id, seed, apis)` makes a tenant's world;
+    """Every tenant of one process. `build_world(id, seed, apis, pos_callback_url)` makes a tenant's world;
     `on_create(tenant)` is told of each new one (e.g. to save its record; when it raises, the tenant
     is removed again and the error propagates); `on_remove(tenant)` of each tenant deleted or
     expired (after it left the registry).
@@ -133,9 +148,11 @@ class TenantRegistry:
         return self._tenants.get(tenant_id)
 
     # -- create / delete --------------------------------------------------------------------------
-    def check(self, tenant_id: str | None, seed: Any, apis: Sequence[str] | None) -> tuple[str, int, tuple[str, ...]]:
-        """The request's id, seed and APIs, checked (400 naming each bad field, 409 for a taken id),
-        the omitted ones chosen: a random id and seed, every API of the server."""
+    def check(
+        self, tenant_id: str | None, seed: Any, apis: Sequence[str] | None, pos_callback_url: Any = None
+    ) -> tuple[str, int, tuple[str, ...]]:
+        """The request's id, seed, APIs and POS callback URL, checked (400 naming each bad field,
+        409 for a taken id), the omitted ones chosen: a random id and seed, every API of the server."""
         errors: list[FieldError] = []
         if tenant_id is None:
             tenant_id = "t-" + system_secrets.token_hex(6)
@@ -155,6 +172,9 @@ class TenantRegistry:
                     message = f"{slug!r} is not mounted here; expected one of {expected}"
                     errors.append(FieldError(f"apis[{index}]", message))
             chosen = tuple(slug for slug in self.apis if slug in apis)  # the server's order
+        if pos_callback_url is not None and not _is_http_url(pos_callback_url):
+            expected = f"expected an http:// or https:// URL with a host, at most {MAX_URL_CHARS} characters"
+            errors.append(FieldError("pos_callback_url", expected))
         if errors:
             raise ValidationFailed("The tenant cannot be created", errors)
         if tenant_id in self._tenants:
@@ -165,10 +185,15 @@ class TenantRegistry:
         return tenant_id, int(seed), chosen
 
     def create(
-        self, tenant_id: str | None = None, seed: Any = None, apis: Sequence[str] | None = None
+        self,
+        tenant_id: str | None = None,
+        seed: Any = None,
+        apis: Sequence[str] | None = None,
+        pos_callback_url: Any = None,
     ) -> tuple[Tenant, str]:
-        """A new tenant and its admin token (shown this once)."""
-        tenant_id, seed, chosen = self.check(tenant_id, seed, apis)
+        """A new tenant and its admin token (shown this once). `pos_callback_url`: the POS under
+        test that this tenant's Let'sTrade app-voucher calls go to (default the server's)."""
+        tenant_id, seed, chosen = self.check(tenant_id, seed, apis, pos_callback_url)
         if len(self._tenants) >= self.max_tenants:
             self.expire_idle()
         if len(self._tenants) >= self.max_tenants:
@@ -180,8 +205,11 @@ class TenantRegistry:
             )
         token = system_secrets.token_urlsafe(32)
         now = self._now()
-        world = self._build(tenant_id, seed, chosen)  # may raise (e.g. the server's fixtures): nothing added
-        tenant = Tenant(tenant_id, seed, chosen, hashlib.sha256(token.encode("utf-8")).digest(), now, now, world)
+        world = self._build(tenant_id, seed, chosen, pos_callback_url)  # may raise (fixtures): nothing added
+        tenant = Tenant(
+            tenant_id, seed, chosen, hashlib.sha256(token.encode("utf-8")).digest(), now, now, world,
+            pos_callback_url=pos_callback_url,
+        )
         world.tenant = tenant
         self._tenants[tenant_id] = tenant
         if self._on_create is not None:

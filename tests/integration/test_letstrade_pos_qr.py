@@ -17,7 +17,7 @@ import pytest
 
 from mock_server.settings import Settings
 from mock_server.spec import build_spec, load_document
-from mock_server.testing import MockServer
+from mock_server.testing import MockServer, TenantClient
 from tests.integration.test_letstrade_pos_flow import Pos, content, finalise_body, offerings_body, product
 
 CALLBACK_TIMEOUT = 0.5
@@ -238,3 +238,41 @@ def test_without_a_pos_callback_url_the_flow_says_how_to_configure_it(mock: Mock
     body = print_bill(pos)
     refused = select(mock, body, [BSK20])
     assert refused.status_code == 409 and "--pos-callback-url" in refused.json()["detail"]
+
+
+# -- a shared sandbox: each tenant's app-voucher calls go to its own POS ---------------------------
+class _TenantAsMock:
+    """What `Pos` needs of a mock, from a tenant (its URLs, session, admin API and credentials)."""
+
+    def __init__(self, tenant: TenantClient) -> None:
+        self.session, self.url, self.admin = tenant.session, tenant.url, tenant.admin
+        self.credentials = tenant.credentials
+
+    def credentials_cache(self) -> dict[str, Any]:
+        return self.credentials
+
+
+def test_each_tenant_calls_its_own_pos_and_a_tenant_without_one_the_servers(
+    qr: MockServer, fake_pos: FakePos
+) -> None:
+    with FakePos() as till_a, FakePos() as till_b:
+        made = {
+            name: qr.create_tenant(seed=5, apis=["letstrade-pos", "letstrade-channels"], **options)
+            for name, options in (("a", {"pos_callback_url": till_a.url}), ("b", {"pos_callback_url": till_b.url}),
+                                  ("server's", {}))
+        }
+        try:
+            listed = {t["id"]: t["pos_callback_url"] for t in qr.admin("GET", "/tenants").json()}
+            assert [listed[t.id] for t in made.values()] == [till_a.url, till_b.url, None]
+            for tenant in made.values():
+                scoped = _TenantAsMock(tenant)
+                body = print_bill(Pos(scoped))  # type: ignore[arg-type]
+                answer = select(scoped, body, [BSK20])  # type: ignore[arg-type]
+                assert answer.status_code == 200 and answer.json()["applied"], answer.text
+            # one call each, to the POS its tenant named (the same seed: the same bill ids everywhere)
+            assert [len(till_a.received), len(till_b.received), len(fake_pos.received)] == [1, 1, 1]
+            refused = qr.admin("POST", "/tenants", json={"pos_callback_url": "ftp://till/append"})
+            assert refused.status_code == 400 and "pos_callback_url" in refused.text
+        finally:
+            for tenant in made.values():
+                tenant.delete()

@@ -312,7 +312,8 @@ def test_tenants_survive_a_restart_with_state_file_and_a_deleted_one_does_not(
         monkeypatch.setattr(lifecycle, "close_state", without_image)
     settings = Settings(port=0, apis=("customtrades",), state_file=tmp_path)
     with MockServer(settings) as mock:
-        kept, dropped = mock.create_tenant(id="kept", seed=4), mock.create_tenant(id="dropped")
+        kept = mock.create_tenant(id="kept", seed=4, pos_callback_url="http://till.example/pos/append-vouchers")
+        dropped = mock.create_tenant(id="dropped")
         key = kept.credentials["customtrades"]["api_key"]
         made = requests.post(kept.url("customtrades", "/v1/customers"), headers=_bearer(key), timeout=30,
                              json={"first_name": "Ada", "last_name": "Kept", "email": "kept@example.com"})
@@ -325,7 +326,13 @@ def test_tenants_survive_a_restart_with_state_file_and_a_deleted_one_does_not(
         assert requests.put(f"{mock.base_url}/t/put-one/__admin/tenant", json={}, timeout=30).status_code == 201
     monkeypatch.undo()
     with MockServer(settings) as mock:
-        assert [t["id"] for t in mock.admin("GET", "/tenants").json()] == ["kept", "put-one"]
+        assert [(t["id"], t["pos_callback_url"]) for t in mock.admin("GET", "/tenants").json()] == [
+            ("kept", "http://till.example/pos/append-vouchers"), ("put-one", None)
+        ]
+        assert mock.services.tenants is not None
+        kept_world = mock.services.tenants.get("kept")
+        assert kept_world is not None
+        assert kept_world.world.settings.pos_callback_url == "http://till.example/pos/append-vouchers"
         listed = requests.get(f"{mock.base_url}/t/kept/customtrades/v1/customers", headers=_bearer(key), timeout=30)
         assert listed.status_code == 200
         assert "kept@example.com" in {c["email"] for c in listed.json()["data"]["customers"]}

@@ -22,14 +22,16 @@ class Fixture:
     def __init__(self, max_tenants: int = 3, ttl: float = 60.0) -> None:
         self.now = 1_000_000.0
         self.built: list[tuple[str, int, tuple[str, ...]]] = []
+        self.pos_urls: list[str | None] = []
         self.removed: list[str] = []
         self.registry = TenantRegistry(
             self.build, apis=APIS, max_tenants=max_tenants, ttl_seconds=ttl,
             on_remove=lambda tenant: self.removed.append(tenant.id), now=lambda: self.now,
         )
 
-    def build(self, tenant_id: str, seed: int, apis: tuple[str, ...]) -> Services:
+    def build(self, tenant_id: str, seed: int, apis: tuple[str, ...], pos_callback_url: str | None) -> Services:
         self.built.append((tenant_id, seed, apis))
+        self.pos_urls.append(pos_callback_url)
         return Services(Settings(seed=seed, apis=apis), Clock(), Journal(10, 10_000), FaultRegistry(seed), Shared(),
                         random.Random(seed))
 
@@ -47,12 +49,18 @@ def test_create_checks_fields_chooses_defaults_and_keeps_only_the_token_hash() -
     with pytest.raises(Conflict):
         fx.registry.create("ci-1")
     for bad in [{"tenant_id": "AB"}, {"tenant_id": "x" * 41}, {"tenant_id": "a_b"}, {"seed": -1}, {"seed": True},
-                {"seed": 2**63}, {"apis": []}, {"apis": ["capillary"]}]:
+                {"seed": 2**63}, {"apis": []}, {"apis": ["capillary"]}, {"pos_callback_url": "ftp://till/x"},
+                {"pos_callback_url": "http:///no-host"}, {"pos_callback_url": "till.example/x"},
+                {"pos_callback_url": 7}, {"pos_callback_url": "http://till/" + "x" * 2048},
+                {"pos_callback_url": "http://till/a\nb"}, {"pos_callback_url": "http://[::1/x"}]:
         with pytest.raises(ValidationFailed) as refused:
             fx.registry.create(**bad)  # type: ignore[arg-type]
         field = next(iter(bad)).replace("tenant_id", "id")
         assert refused.value.fields and refused.value.fields[0].field.startswith(field), bad
     assert len(fx.built) == 2  # nothing built for a refused request
+    till, _ = fx.registry.create("till-a", pos_callback_url="https://till-a.example:8443/pos/append-vouchers")
+    assert fx.pos_urls == [None, None, "https://till-a.example:8443/pos/append-vouchers"]
+    assert till.record()["pos_callback_url"] == till.describe("http://mock")["pos_callback_url"] == fx.pos_urls[-1]
 
 
 def test_full_registry_expires_idle_tenants_first_then_answers_429() -> None:

@@ -118,7 +118,8 @@ def test_nginx_keeps_open_a_connection_to_a_worker_for_every_request_a_client_ma
     16 requests at 32 clients and a pool of 32)."""
     config = nginx_config(["127.0.0.1:9001", "127.0.0.1:9002"])
     tenants = config.split("upstream loyalty_mock_tenants {")[1].split("}")[0]
-    [pool] = [int(line.split()[1].rstrip(";")) for line in tenants.splitlines() if line.strip().startswith("keepalive ")]
+    [pool] = [int(line.split()[1].rstrip(";")) for line in tenants.splitlines()
+              if line.strip().startswith("keepalive ")]
     [per_client] = [int(line.split()[2].rstrip(";")) for line in config.splitlines()
                     if line.strip().startswith("limit_conn loyalty_mock_addresses")]
     assert pool >= per_client >= 32
