@@ -28,7 +28,7 @@ from mock_server.apis.registry import definitions
 from mock_server.clock import Clock
 from mock_server.dispatcher import ApiRuntime, Mounts, dump_json, enveloped, fast_path, mount, mount_tenants
 from mock_server.faults import FaultRegistry
-from mock_server.journal import Journal
+from mock_server.journal import Journal, JournalBudget
 from mock_server.persistence import StateFileError
 from mock_server.settings import SLUGS, Settings
 from mock_server.spec import build_spec, load_document
@@ -45,7 +45,9 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     services = Services(
         settings=settings,
         clock=clock or Clock(),
-        journal=Journal(settings.journal_max_entries, settings.journal_max_bytes),
+        journal=Journal(
+            settings.journal_max_entries, settings.journal_max_bytes, JournalBudget(settings.journal_max_total_bytes)
+        ),
         faults=FaultRegistry(settings.seed),
         shared=Shared(),
         rng=random.Random(settings.seed),
@@ -102,7 +104,7 @@ def build_tenant_world(
     world = Services(
         settings=settings,
         clock=Clock(),
-        journal=Journal(settings.journal_max_entries, settings.journal_max_bytes),
+        journal=Journal(settings.journal_max_entries, settings.journal_max_bytes, default.journal.budget),
         faults=FaultRegistry(seed),
         shared=Shared(),
         rng=random.Random(seed),
@@ -182,6 +184,7 @@ def close_tenant_world(tenant: Tenant) -> None:
     `--state-file` part closed and deleted (a deleted tenant does not come back at a restart)."""
     world = tenant.world
     world.clock.reset()
+    world.journal.close()  # its share of --journal-max-total-bytes back at once
     close_world_streams(world)  # its console streams end (they would keep it in use)
     for task in list(world.background):
         task.cancel()

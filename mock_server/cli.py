@@ -186,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--journal-max-entries", type=_non_negative, default=10_000, metavar="N")
     serve.add_argument("--journal-max-bytes", type=_non_negative, default=32 * 1024 * 1024, metavar="N")
+    serve.add_argument(
+        "--journal-max-total-bytes", type=_non_negative, default=512 * 1024 * 1024, metavar="N",
+        help="the bytes every tenant's journal keeps together (counted as --journal-max-bytes counts them); "
+        "past it the oldest entries of the whole process go first (default 512 MiB)",
+    )
 
     credentials = sub.add_parser("credentials", help="print the credentials the mock seeds (as JSON)")
     _add_seed(credentials)
@@ -341,6 +346,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         log_level=args.log_level,
         journal_max_entries=args.journal_max_entries,
         journal_max_bytes=args.journal_max_bytes,
+        journal_max_total_bytes=args.journal_max_total_bytes,
         tenant_ttl=args.tenant_ttl,
         max_tenants=args.max_tenants,
         event_loop=args.loop,

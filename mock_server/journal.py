@@ -183,13 +183,16 @@ class Journal:
     """Bounded: the oldest entries go first when either limit is passed (0 = no entries kept).
     Entries are kept as flat tuples (see `_ID` above) and read as new `JournalEntry` objects."""
 
-    def __init__(self, max_entries: int, max_bytes: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int, budget: JournalBudget | None = None) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._entries: deque[Stored] = deque()
         self._bytes = 0
         self._ids = itertools.count(1)
         self.dropped = 0
+        self.budget = budget  # the process's bound across every world's journal
+        self.generation = 0  # changes when ids restart or the entries go (the budget's stale marks)
+        self.key = budget.register(self) if budget is not None else 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -252,19 +255,39 @@ class Journal:
             return
         self._entries.append(stored)
         self._bytes += stored[_SIZE]
+        if self.budget is not None:  # may let this journal's oldest go too
+            self.budget.added(self, stored[_ID], stored[_SIZE])
         while self._entries and (len(self._entries) > self.max_entries or self._bytes > self.max_bytes):
-            old = self._entries.popleft()
-            self._bytes -= old[_SIZE]
-            self.dropped += 1
+            self.drop_oldest()
+
+    def drop_oldest(self) -> None:
+        """Let the oldest entry go (this journal's bounds, or the process's budget)."""
+        old = self._entries.popleft()
+        self._bytes -= old[_SIZE]
+        self.dropped += 1
+        if self.budget is not None:
+            self.budget.removed(old[_SIZE])
+
+    def oldest_id(self) -> int | None:
+        return self._entries[0][_ID] if self._entries else None
 
     def clear(self) -> None:
+        if self.budget is not None:
+            self.budget.removed(self._bytes, len(self._entries))
         self._entries.clear()
         self._bytes = 0
+        self.generation += 1
 
     def reset(self) -> None:
         self.clear()
         self._ids = itertools.count(1)
         self.dropped = 0
+
+    def close(self) -> None:
+        """Its world is gone (a tenant deleted): its entries and its place in the budget."""
+        self.clear()
+        if self.budget is not None:
+            self.budget.unregister(self)
 
     def entries(
         self,
@@ -298,3 +321,62 @@ class Journal:
             newer.append(_unpack(stored))
         newer.reverse()
         return newer, self._entries[-1][_ID] if self._entries else 0
+
+
+class JournalBudget:
+    """A bound on the bytes every journal of one process keeps together (`--journal-max-total-bytes`,
+    counted as each journal counts them), on top of each journal's own bounds: past it, the oldest
+    entries of the whole process go first, whichever tenant they belong to. So a shared sandbox's
+    journals cannot grow with its number of busy tenants (a tenant's own bound is 10,000 entries).
+
+    It keeps the order of arrival as (journal key, generation, id) marks, numbers only, which the
+    cyclic collector stops tracking as it does the entries; a mark whose entry its journal already
+    let go (its own bounds, a reset, the tenant deleted) is stale and skipped, and the marks are
+    compacted when the stale ones outnumber the kept entries, so their cost stays in proportion."""
+
+    COMPACT_SLACK = 4096
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+        self.entries = 0
+        self.dropped = 0
+        self._journals: dict[int, Journal] = {}
+        self._keys = itertools.count(1)
+        self._order: deque[tuple[int, int, int]] = deque()
+
+    def register(self, journal: Journal) -> int:
+        key = next(self._keys)
+        self._journals[key] = journal
+        return key
+
+    def unregister(self, journal: Journal) -> None:
+        self._journals.pop(journal.key, None)
+
+    def added(self, journal: Journal, entry_id: int, size: int) -> None:
+        self.used += size
+        self.entries += 1
+        self._order.append((journal.key, journal.generation, entry_id))
+        while self.used > self.max_bytes and self._order:
+            key, generation, oldest = self._order.popleft()
+            owner = self._journals.get(key)
+            if owner is not None and owner.generation == generation and owner.oldest_id() == oldest:
+                owner.drop_oldest()  # tells removed()
+                self.dropped += 1
+        if len(self._order) > 2 * self.entries + self.COMPACT_SLACK:
+            self._compact()
+
+    def removed(self, size: int, count: int = 1) -> None:
+        self.used -= size
+        self.entries -= count
+
+    def _compact(self) -> None:
+        """Only the marks of entries still kept (an entry's id is at least its journal's oldest)."""
+        kept: deque[tuple[int, int, int]] = deque()
+        for mark in self._order:
+            key, generation, entry_id = mark
+            owner = self._journals.get(key)
+            oldest = owner.oldest_id() if owner is not None and owner.generation == generation else None
+            if oldest is not None and entry_id >= oldest:
+                kept.append(mark)
+        self._order = kept

@@ -31,6 +31,7 @@ class Settings:
     log_level: str = "info"
     journal_max_entries: int = 10_000
     journal_max_bytes: int = 32 * 1024 * 1024
+    journal_max_total_bytes: int = 512 * 1024 * 1024  # every tenant's journal together
     max_body_bytes: int = 1024 * 1024
     body_timeout: float = 30.0  # seconds to receive a whole body (slow senders get a 408)
     max_url_bytes: int = 16 * 1024
@@ -55,7 +56,8 @@ class Settings:
             raise ValueError(
                 f"unknown Capillary region {self.capillary_region!r}; expected one of {', '.join(CAPILLARY_REGION_RPM)}"
             )
-        for name in ("customtrades_quota", "seed_customers", "journal_max_entries", "journal_max_bytes", "max_tenants"):
+        for name in ("customtrades_quota", "seed_customers", "journal_max_entries", "journal_max_bytes",
+                     "journal_max_total_bytes", "max_tenants"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name.replace('_', '-')} must be 0 or more")
         if (self.tls_cert is None) != (self.tls_key is None):

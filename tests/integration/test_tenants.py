@@ -402,3 +402,28 @@ def test_max_tenants_zero_serves_no_tenants() -> None:
         refused = mock.admin("POST", "/tenants", json={})
         assert refused.status_code == 404 and "--max-tenants 0" in refused.json()["detail"]
         assert requests.get(f"{mock.base_url}/t/any/__admin/health", timeout=30).status_code == 404
+
+
+def test_every_journal_together_stays_under_journal_max_total_bytes() -> None:
+    """A busy tenant's new requests push out the oldest of the whole process, here a quieter
+    tenant's, and a deleted tenant's journal gives its share back at once."""
+    with MockServer(Settings(port=0, apis=("customtrades",), journal_max_total_bytes=12_000)) as mock:
+        quiet, busy = mock.create_tenant(id="quiet", seed=1), mock.create_tenant(id="busy", seed=2)
+
+        def list_customers(tenant: TenantClient, times: int) -> None:
+            key = _bearer(tenant.credentials["customtrades"]["api_key"])
+            for _ in range(times):
+                answer = requests.get(tenant.url("customtrades", "/v1/customers?per_page=1"), headers=key, timeout=30)
+                assert answer.status_code == 200, answer.text
+
+        list_customers(quiet, 3)
+        assert len(quiet.journal()) == 3
+        list_customers(busy, 30)
+        kept_busy = busy.journal()
+        assert quiet.journal() == [] and 3 < len(kept_busy) < 30  # the quiet tenant's went first
+        assert [e["id"] for e in kept_busy] == list(range(31 - len(kept_busy), 31))  # the newest, in order
+        budget = mock.services.journal.budget
+        assert budget is not None and budget.used <= 12_000
+        busy.delete()
+        assert budget.used == mock.services.journal.bytes  # the default world's alone (the quiet one's is empty)
+        assert budget.entries == len(mock.services.journal)
