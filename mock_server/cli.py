@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import errno
-import gc
 import json
 import logging
 import os
@@ -404,13 +403,7 @@ async def _serve(settings: Settings, api_ports: dict[str, int] | None = None) ->
     lines += [(f"{slug}:root", f"{scheme}://{settings.host}:{bound}") for slug, _, bound in api_sites]
     lines.append(("admin", f"{base}/__admin"))
     logging.getLogger("mock_server").info("event loop: %s (--loop %s)", eventloop.running(), settings.event_loop)
-    # What start-up built (modules, specs, validators, the seeded or restored stores) is frozen out
-    # of the cyclic collector: every collection of the oldest generation walked it all again, which
-    # with a large --seed-customers was most of the pause (issue 18). Reference counting still frees
-    # it; only the cycles among it left by the first reset of the default tenant (a few hundred
-    # objects, once) are never collected.
-    gc.collect()
-    gc.freeze()
+    eventloop.freeze_start_up_heap()
     _print_urls(lines)
 
     await until_stopped()

@@ -8,6 +8,7 @@ standard library's loop. `auto` picks uvloop when it can be imported, else async
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple, TypeVar
@@ -70,3 +71,13 @@ def run(main: Coroutine[Any, Any, T], chosen: Choice) -> T:
     """Run `main` to completion on a new loop made by `chosen` (as `asyncio.run` does)."""
     with asyncio.Runner(loop_factory=chosen.factory) as runner:
         return runner.run(main)
+
+
+def freeze_start_up_heap() -> None:
+    """Keep what start-up built (modules, specs, validators, seeded or restored stores) out of every
+    later collection of the oldest generation, which would otherwise walk it all again (issue 18:
+    with a large --seed-customers, most of the pause). Reference counting still frees it; only the
+    cycles among it (a few hundred objects, left by the first reset of the default tenant) are never
+    collected. Call it once, when the server is ready to listen."""
+    gc.collect()
+    gc.freeze()

@@ -233,20 +233,19 @@ class Journal:
         size: int,
     ) -> int:
         """Keep one request the mock answered (what the hot path records), as atoms only; its id."""
-        number = next(self._ids)
         request_lines = _lines(request_headers)
         response_lines = _lines(response_headers)
         if request_lines is None or response_lines is None:  # a newline in a header: kept as dicts
-            self._keep(
-                (number, time, api, operation_id, method, path, status,
-                 {"headers": CIMultiDict(request_headers), "query": query, "raw": raw}, None, None,
-                 {"headers": dict(response_headers), "raw": payload}, None, violations, source, duration_ms, size)
-            )
-        else:
-            self._keep(
-                (number, time, api, operation_id, method, path, status, request_lines, query, raw,
-                 response_lines, payload, tuple(violations), source, duration_ms, size)
-            )
+            return self.append(JournalEntry(
+                0, time, api, operation_id, method, path, status,
+                {"headers": CIMultiDict(request_headers), "query": query, "raw": raw},
+                {"headers": dict(response_headers), "raw": payload}, list(violations), source, duration_ms, size,
+            )).id
+        number = next(self._ids)
+        self._keep(
+            (number, time, api, operation_id, method, path, status, request_lines, query, raw,
+             response_lines, payload, tuple(violations), source, duration_ms, size)
+        )
         return number
 
     def _keep(self, stored: Stored) -> None:

@@ -284,7 +284,7 @@ def state_dir(base: Path, index: int) -> Path:
 
 DEFAULT_TENANT_RATE = 200  # requests per second per tenant (burst twice that): see the README
 CONNECTIONS_PER_ADDRESS = 256  # nginx's limit_conn per client address
-KEEPALIVE = 256  # idle connections nginx keeps to the workers: what one client at its limit has in flight
+KEEPALIVE = CONNECTIONS_PER_ADDRESS  # idle connections nginx keeps to the workers: what one client may have in flight
 
 
 def nginx_config(

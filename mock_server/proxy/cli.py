@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import sys
 from typing import Any
@@ -65,10 +64,7 @@ async def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"loyalty-mock: error: cannot write the HAR file {args.har}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    # the specs and validators live as long as the process: keep them out of every later
-    # collection of the oldest generation (which would otherwise walk them all, again and again)
-    gc.collect()
-    gc.freeze()
+    eventloop.freeze_start_up_heap()  # the specs and validators live as long as the process
     runner = await start_proxy_runner(state)
     port = await listen(runner, args.host, args.port)
     if port is None:
