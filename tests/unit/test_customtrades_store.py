@@ -4,11 +4,11 @@ records answers (`search.matches` + `search.in_view`, newest first), whatever th
 from __future__ import annotations
 
 from array import array
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -25,6 +25,7 @@ from mock_server.apis.customtrades.store import (
     to_ms,
     uuid_from_bits,
 )
+from mock_server.clock import isoformat
 
 NAMES = ["Ann", "anna", "Bob", "Bo", "Ölaf", "O'Brien", "Mary Jane", "Straße", "Jo-Ann", "ann"]
 EMAILS = ["ann@x.io", "Ann.B@x.io", "bob@y.com", "bo@y.com", "ANNA@z.org", "ann@x.io"]
@@ -293,3 +294,11 @@ def test_new_uuids_are_deterministic_and_unique() -> None:
     assert uuids(1) == uuids(1)
     assert uuids(1) != uuids(2)
     assert len(set(uuids(1))) == 50
+
+
+@given(st.integers(min_value=-62135596800000, max_value=253402300799999))
+def test_iso_ms_is_the_clock_s_format_of_that_moment(ms: int) -> None:
+    # iso_ms formats each second once (cached); the text must be the clock's, to the millisecond
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    assert iso_ms(ms) == isoformat(moment)
+    assert iso_ms(ms) == isoformat(moment)  # the second time from the cache, the same

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, MutableSequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from itertools import accumulate, chain, islice
 from random import Random
 from typing import Any, Generic, TypeVar
@@ -55,7 +56,16 @@ def to_ms(moment: datetime) -> int:
 
 
 def iso_ms(ms: int) -> str:
-    return isoformat(_EPOCH + timedelta(milliseconds=ms))
+    """`clock.isoformat` of the moment `ms` milliseconds after the epoch; the text of its whole
+    second is computed once per second (a customer's timestamps, and successive requests', share
+    it): a tenth of the cost of formatting a datetime."""
+    second, milli = divmod(ms, 1000)
+    return f"{_second_text(second)}.{milli:03d}Z"
+
+
+@lru_cache(maxsize=64)
+def _second_text(second: int) -> str:
+    return isoformat(_EPOCH + timedelta(seconds=second)).removesuffix(".000Z")
 
 
 def uuid_from_bits(bits: int) -> str:
