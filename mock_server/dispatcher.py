@@ -24,6 +24,7 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.http_writer import StreamWriter
 from aiohttp.web_protocol import ERROR, _ErrInfo
 from aiohttp.web_protocol import RequestHandler as HttpProtocol
+from aiohttp.web_response import REASON_PHRASES
 from aiohttp.web_server import Server
 
 from mock_server import persistence, validation
@@ -268,10 +269,10 @@ class ApiRuntime:
                 unsaved = InternalError(f"The change was made but not saved: {exc}")
                 body = dump_json(self.envelope(unsaved))
                 return web.Response(body=body, status=500, content_type=definition.error_media_type)
-        answer = Answer(body=payload, status=response.status, headers=headers)
-        if closing:
-            answer.force_close()
-        return answer
+        sent = send(request, response.status, headers, payload, closing)
+        if sent is _SENT_KEPT_ALIVE and request.protocol.writing_paused:  # a client reading slower than it asks waits
+            await request._payload_writer.drain()
+        return sent
 
     def _principal(self, credential: Credential) -> Any:
         return self.definition.authenticate(self.services, self.store, credential)
@@ -326,8 +327,15 @@ class ApiRuntime:
                 f"The request body is {request.content_length} bytes; at most {limit} bytes are accepted"
             )
         try:
-            if request.content.is_eof():  # already all here (the usual small body): nothing to wait for
-                return await request.read()
+            content = request.content
+            if content.is_eof():  # already all here (the usual small body): taken as it is, no waiting
+                raw = request._read_bytes  # read before (a replayed request comes with its body read)
+                if raw is None:
+                    raw = content.read_nowait()
+                    if len(raw) > limit:  # chunked: no length was announced
+                        raise PayloadTooLarge(f"The request body is over {limit} bytes; at most {limit} are accepted")
+                    request._read_bytes = raw  # what `request.read()` gives from now on
+                return raw
             async with asyncio.timeout(self.services.settings.body_timeout):
                 return await request.read()
         except HttpProcessingError as exc:  # the parser refused the body as it arrived
@@ -409,81 +417,86 @@ class ApiRuntime:
 _CRLF = "\r\n"
 
 
-class Answer(web.Response):
-    """A `web.Response` whose head and body leave in one write, formatted here: what aiohttp's
-    `prepare` + `write_eof` write for an HTTP/1.1 answer with a body, byte for byte (the same
-    headers in the same order: the answer's own, Content-Length, Date, Server, then Connection:
-    close when the connection ends), at a fifth of their cost (issue 20). Anything else — HTTP/1.0,
-    HEAD, 1xx/204/304, a request through the app's routes (whose `on_response_prepare` signals
-    may change headers), a header aiohttp sets itself (Content-Length, Transfer-Encoding, Date,
-    Server, Connection), a header holding a tab, a control or a non-ASCII character — is aiohttp's
-    own path, unchanged."""
+_MANAGED = frozenset(("content-length", "transfer-encoding", "date", "server", "connection"))  # aiohttp writes these
 
-    async def prepare(self, request: web.BaseRequest) -> Any:
-        if self._payload_writer is not None or self._eof_sent:
-            return await super().prepare(request)
-        method, status = request.method, self._status
-        headers = self._headers
-        if (
-            request.version != HttpVersion11
-            or method == "HEAD"
-            or method == "CONNECT"
-            or status < 200
-            or status == 204
-            or status == 304
-            or getattr(request, "_match_info", None) is not None
-            or self._chunked
-            or self._compression
-            or self._cookies
-            or "Content-Length" in headers
-            or "Transfer-Encoding" in headers
-            or "Date" in headers
-            or "Server" in headers
-            or "Connection" in headers
-            or not all(map(str.isprintable, chain.from_iterable(headers.items())))  # a tab, a control
-        ):
-            return await super().prepare(request)
-        body, writer = self._body, request._payload_writer
-        if (body is not None and not isinstance(body, bytes)) or not isinstance(writer, StreamWriter):
-            return await super().prepare(request)
-        keep_alive = self._keep_alive
-        if keep_alive is None:
-            keep_alive = self._keep_alive = request.keep_alive
-        length = len(body) if body else 0
-        own = "\r\n".join(map(": ".join, headers.items()))
-        if not own.isascii():
-            return await super().prepare(request)  # aiohttp's encoding, as before
-        typed = "" if not length or "Content-Type" in headers else "Content-Type: application/octet-stream\r\n"
-        text = (
-            f"HTTP/1.1 {status} {self._reason}\r\n{own}{_CRLF if own else ''}Content-Length: {length}\r\n{typed}"
-            f"Date: {rfc822_formatted_time()}\r\nServer: {SERVER_SOFTWARE}\r\n"
-            f"{'' if keep_alive else 'Connection: close' + _CRLF}\r\n"
-        )
-        self._req, self._payload_writer, self._must_be_empty_body = request, writer, False
-        head = text.encode("ascii")
-        writer.length = length
-        batch: WriteBatch | None = getattr(request.protocol, "batch", None)
-        transport = writer.transport
-        if batch is not None and keep_alive and transport is not None and not transport.is_closing():
-            data = head + body if body else head  # one copy of a small answer: cheaper than two writes
-            writer.buffer_size += len(data)
-            writer.output_size += len(data)
-            batch.write(transport, data)
-        elif body:
-            writer._writelines((head, body))
-        else:
-            writer._write(head)
-        if body:
-            notify = writer.on_body_write
-            if notify is not None:
-                notify(length, writer.output_size)
-        await writer.drain()
-        writer._eof = True
-        self._eof_sent = True
-        self._req = None
-        self._body_length = writer.output_size
-        self._payload_writer = None
-        return writer
+
+def _sent(keep_alive: bool) -> web.StreamResponse:
+    marker = web.StreamResponse()
+    marker._eof_sent = True  # aiohttp's prepare and write_eof return at once: nothing more to write
+    marker._keep_alive = keep_alive
+    return marker
+
+
+# what `send` hands aiohttp once it wrote an answer itself: shared by every request (aiohttp only
+# reads `keep_alive` of it; with no access log — the mock's servers have none — nothing else)
+_SENT_KEPT_ALIVE, _SENT_CLOSING = _sent(True), _sent(False)
+
+
+def send(
+    request: web.BaseRequest, status: int, headers: dict[str, str], body: bytes | None, closing: bool = False
+) -> web.StreamResponse:
+    """Answer `request`: for a plain HTTP/1.1 answer, the status line, headers and body formatted
+    here and written in one piece — what aiohttp's `web.Response` writes, byte for byte (the same
+    headers in the same order: `headers`, Content-Length, Content-Type when none was given and there
+    is a body, Date, Server, then Connection: close when the connection ends) — without building
+    a response object at all (issue 20: a fifth of a GET's cost went to aiohttp's response, its
+    headers multidict and their preparation). A kept-alive answer waits for the end of the event
+    loop's pass (`WriteBatch`, when the connection's protocol has one). Anything else — HTTP/1.0,
+    HEAD, 1xx/204/304, a request through the app's routes (whose `on_response_prepare` signals may
+    change headers), a header aiohttp sets itself, a header holding a tab, a control or a non-ASCII
+    character — is a `web.Response`, aiohttp's own path, unchanged. `closing` ends the connection
+    after the answer."""
+    method = request.method
+    writer = request._payload_writer
+    if (
+        request.version != HttpVersion11
+        or method == "HEAD"
+        or method == "CONNECT"
+        or status < 200
+        or status == 204
+        or status == 304
+        or getattr(request, "_match_info", None) is not None
+        or not isinstance(writer, StreamWriter)
+    ):
+        return _response(status, headers, body, closing)
+    names = set(map(str.lower, headers))  # header names are case-insensitive
+    probe = "".join(chain.from_iterable(headers.items()))
+    if not _MANAGED.isdisjoint(names) or not probe.isascii() or not probe.isprintable():  # a tab, a control
+        return _response(status, headers, body, closing)
+    own = "\r\n".join(map(": ".join, headers.items()))
+    transport = writer.transport
+    if transport is None or transport.is_closing():
+        return _response(status, headers, body, closing)  # aiohttp's own refusal of a gone client
+    keep_alive = request.keep_alive and not closing
+    length = len(body) if body else 0
+    typed = "" if not length or "content-type" in names else "Content-Type: application/octet-stream\r\n"
+    data = (
+        f"HTTP/1.1 {status} {REASON_PHRASES.get(status, '')}\r\n{own}{_CRLF if own else ''}"
+        f"Content-Length: {length}\r\n{typed}Date: {rfc822_formatted_time()}\r\nServer: {SERVER_SOFTWARE}\r\n"
+        f"{'' if keep_alive else 'Connection: close' + _CRLF}\r\n"
+    ).encode("ascii")
+    if body:
+        data += body  # one copy of a small answer: cheaper than two writes
+    writer.length = length
+    writer.output_size += len(data)
+    writer._eof = True
+    batch: WriteBatch | None = getattr(request.protocol, "batch", None)
+    if batch is not None and keep_alive:
+        batch.write(transport, data)
+    else:  # it leaves now: aiohttp closes the transport after a closing answer
+        transport.write(data)
+    if body:
+        notify = writer.on_body_write
+        if notify is not None:
+            notify(length, writer.output_size)
+    return _SENT_KEPT_ALIVE if keep_alive else _SENT_CLOSING
+
+
+def _response(status: int, headers: dict[str, str], body: bytes | None, closing: bool) -> web.Response:
+    response = web.Response(body=body, status=status, headers=headers)
+    if closing:
+        response.force_close()
+    return response
 
 
 class WriteBatch:
@@ -790,7 +803,7 @@ class EnvelopedRequestHandler(HttpProtocol):
     def __init__(self, manager: EnvelopedServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._request_head = self._latest_head = b""
-        self.batch = manager.batch  # `Answer` writes through it
+        self.batch = manager.batch  # `send` writes kept-alive answers through it
 
     def data_received(self, data: bytes) -> None:
         self._latest_head = data[:_SEEN_BYTES]

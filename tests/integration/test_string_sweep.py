@@ -293,7 +293,12 @@ def test_any_string_in_any_field_is_answered_and_never_breaks_a_read(
             body = answer.json()
         if answer.status_code >= 400:
             assert _envelope_ok(slug, op, answer.status_code, body), f"{slot}: not the envelope: {answer.text[:300]}"
-        if slot[0] in ("body", "header") and not _arrives_as_text(op, slot, text):
+        if slot[0] == "header" and len(str(slot[-1])) + len(_header_value(text)) > swept.settings.max_header_bytes:
+            # a header line over the bound is refused for its size first, whatever it holds (named
+            # by the mock's own check; past 4x the bound the HTTP parser refuses it, as "headers")
+            assert answer.status_code == 431, answer.text[:300]
+            assert str(slot[-1]) in answer.text or "headers" in answer.text, answer.text[:300]
+        elif slot[0] in ("body", "header") and not _arrives_as_text(op, slot, text):
             assert answer.status_code == 400, f"{slot} = {text[:60]!r} was accepted: {answer.text[:300]}"
             name = str(slot[-1]) if isinstance(slot[-1], str) else str(slot[-2])
             assert name in answer.text, f"the refusal does not name {name}: {answer.text[:300]}"

@@ -167,3 +167,25 @@ def test_concurrent_connections_each_get_their_own_answers() -> None:
         assert results == plans  # every connection got exactly its own answers, in its order
 
     asyncio.run(scenario())
+
+
+def test_a_body_already_here_is_taken_whole_and_still_bounded() -> None:
+    """A body that arrived with its head is taken as it is (no waiting, `_read_body`): a chunked one
+    (no length announced) over --max-body-bytes is still a 413 naming the bound, and one at the
+    bound is read whole."""
+    from mock_server.testing import MockServer
+
+    def chunked(document: bytes) -> bytes:
+        return f"{len(document):x}\r\n".encode() + document + b"\r\n0\r\n\r\n"
+
+    with MockServer(Settings(port=0, apis=("customtrades",), customtrades_quota=0, max_body_bytes=64)) as mock:
+        key = mock.credentials_cache()["customtrades"]["api_key"]
+        fields = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Connection": "close"}
+        head = _request("POST", "/customtrades/v1/customers", {**fields, "Transfer-Encoding": "chunked"})
+        fits = json.dumps({"first_name": "Ada", "last_name": "L", "notes": "x" * 12}).encode()
+        over = json.dumps({"first_name": "Ada", "last_name": "L", "notes": "x" * 40}).encode()
+        assert len(fits) <= 64 < len(over)
+        (status, body), = _answers(asyncio.run(_exchange(mock.port, head + chunked(fits))))
+        assert status == 200 and json.loads(body)["data"]["notes"] == "x" * 12
+        (status, body), = _answers(asyncio.run(_exchange(mock.port, head + chunked(over))))
+        assert status == 413 and "at most 64" in json.loads(body)["error"]
