@@ -7,9 +7,11 @@ else's answer."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
@@ -17,6 +19,18 @@ from aiohttp import web
 from mock_server import dispatcher
 from mock_server.app import create_app, start_runner
 from mock_server.settings import Settings
+
+T = TypeVar("T")
+LOOPS = ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
+    importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed here"))]  # fmt: skip
+
+
+def _run(loop: str, coroutine: Coroutine[Any, Any, T]) -> T:
+    if loop == "uvloop":  # its own I/O callbacks run outside the ready queue: the order must hold there too
+        import uvloop
+
+        return uvloop.run(coroutine)
+    return asyncio.run(coroutine)
 
 
 class _Transport:
@@ -106,7 +120,10 @@ async def _exchange(port: int, data: bytes) -> bytes:
     return stream
 
 
-def test_pipelined_answers_come_back_in_order_whichever_path_wrote_them(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_pipelined_answers_come_back_in_order_whichever_path_wrote_them(
+    loop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     batched: list[bytes] = []
     write = dispatcher.WriteBatch.write
 
@@ -134,7 +151,7 @@ def test_pipelined_answers_come_back_in_order_whichever_path_wrote_them(monkeypa
         finally:
             await runner.cleanup()
 
-    answers = asyncio.run(scenario())
+    answers = _run(loop, scenario())
     assert [status for status, _ in answers] == [200, 404, 200, 204, 200, 401, 200]
     got = [json.loads(body)["data"]["uuid"] for status, body in answers if status == 200]
     assert len(set(got)) == 4  # four different customers, in the order asked
@@ -143,7 +160,8 @@ def test_pipelined_answers_come_back_in_order_whichever_path_wrote_them(monkeypa
     assert [data.split(b" ", 2)[1] for data in batched] == [b"200", b"404", b"200", b"200", b"401"]
 
 
-def test_concurrent_connections_each_get_their_own_answers() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_concurrent_connections_each_get_their_own_answers(loop: str) -> None:
     async def client(port: int, auth: dict[str, str], uuids: list[str]) -> list[str]:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         seen = []
@@ -166,7 +184,7 @@ def test_concurrent_connections_each_get_their_own_answers() -> None:
             await runner.cleanup()
         assert results == plans  # every connection got exactly its own answers, in its order
 
-    asyncio.run(scenario())
+    _run(loop, scenario())
 
 
 def test_a_body_already_here_is_taken_whole_and_still_bounded() -> None:
