@@ -59,10 +59,10 @@ def _member(item: Any, pointer: str) -> Any:
 def _hashable(value: Any) -> Any:
     if value is _ABSENT:
         return ("<absent>",)
-    if isinstance(value, dict):
-        return tuple(sorted((str(k), _hashable(v)) for k, v in value.items()))
+    if isinstance(value, dict):  # tagged: an empty object is no empty array ({} != [] in JSON)
+        return ("<object>", tuple(sorted((str(k), _hashable(v)) for k, v in value.items())))
     if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
+        return ("<array>", tuple(_hashable(v) for v in value))
     if isinstance(value, bool):  # True == 1 in Python, not in JSON
         return ("<bool>", value)
     return value

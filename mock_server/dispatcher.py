@@ -420,16 +420,21 @@ _CRLF = "\r\n"
 _MANAGED = frozenset(("content-length", "transfer-encoding", "date", "server", "connection"))  # aiohttp writes these
 
 
-def _sent(keep_alive: bool) -> web.StreamResponse:
-    marker = web.StreamResponse()
-    marker._eof_sent = True  # aiohttp's prepare and write_eof return at once: nothing more to write
-    marker._keep_alive = keep_alive
-    return marker
+class _Sent(web.StreamResponse):
+    """An answer `send` already wrote: aiohttp's `prepare` and `write_eof` return at once."""
+
+    def __init__(self, keep_alive: bool) -> None:
+        super().__init__()
+        self._eof_sent = True
+        self._keep_alive = keep_alive
+
+    def force_close(self) -> None:  # shared by every request: it never changes
+        raise RuntimeError("this answer was already written: it can no longer close its connection")
 
 
 # what `send` hands aiohttp once it wrote an answer itself: shared by every request (aiohttp only
 # reads `keep_alive` of it; with no access log — the mock's servers have none — nothing else)
-_SENT_KEPT_ALIVE, _SENT_CLOSING = _sent(True), _sent(False)
+_SENT_KEPT_ALIVE, _SENT_CLOSING = _Sent(True), _Sent(False)
 
 
 def send(
@@ -439,13 +444,13 @@ def send(
     here and written in one piece — what aiohttp's `web.Response` writes, byte for byte (the same
     headers in the same order: `headers`, Content-Length, Content-Type when none was given and there
     is a body, Date, Server, then Connection: close when the connection ends) — without building
-    a response object at all (issue 20: a fifth of a GET's cost went to aiohttp's response, its
-    headers multidict and their preparation). A kept-alive answer waits for the end of the event
-    loop's pass (`WriteBatch`, when the connection's protocol has one). Anything else — HTTP/1.0,
-    HEAD, 1xx/204/304, a request through the app's routes (whose `on_response_prepare` signals may
-    change headers), a header aiohttp sets itself, a header holding a tab, a control or a non-ASCII
-    character — is a `web.Response`, aiohttp's own path, unchanged. `closing` ends the connection
-    after the answer."""
+    a response object at all (issue 20: 5 % of a GET's CPU against a `web.Response` subclass
+    doing the same, its headers multidict and `prepare`/`write_eof` gone). A kept-alive answer
+    waits for the end of the event loop's pass (`WriteBatch`, when the connection's protocol has
+    one). Anything else — HTTP/1.0, HEAD, 1xx/204/304, a request through the app's routes (whose
+    `on_response_prepare` signals may change headers), a header aiohttp sets itself, a header
+    holding a tab, a control or a non-ASCII character — is a `web.Response`, aiohttp's own path,
+    unchanged. `closing` ends the connection after the answer."""
     method = request.method
     writer = request._payload_writer
     if (

@@ -207,3 +207,12 @@ def test_a_body_already_here_is_taken_whole_and_still_bounded() -> None:
         assert status == 200 and json.loads(body)["data"]["notes"] == "x" * 12
         (status, body), = _answers(asyncio.run(_exchange(mock.port, head + chunked(over))))
         assert status == 413 and "at most 64" in json.loads(body)["error"]
+
+
+def test_the_shared_already_sent_answers_never_change() -> None:
+    # every request that `send` answered itself hands aiohttp one of two shared markers: closing
+    # one would close every later kept-alive connection, so it is refused
+    for marker, kept in ((dispatcher._SENT_KEPT_ALIVE, True), (dispatcher._SENT_CLOSING, False)):
+        with pytest.raises(RuntimeError, match="already written"):
+            marker.force_close()
+        assert marker.keep_alive is kept

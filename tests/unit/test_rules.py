@@ -233,3 +233,17 @@ def test_the_mock_and_the_suite_read_the_keywords_alike(slug: str, method: str, 
     mock = rules.check(rules.compile_operation(op), body)
     suite = prose.violations(schema, body)
     assert bool(mock) == bool(suite), (mock, suite)
+
+
+@pytest.mark.parametrize(
+    ("codes", "repeated"),
+    [([[], {}], False), ([{}, {}], True), ([[], []], True), ([[1], {"1": 1}], False), (["P", "P"], True)],
+)
+def test_an_empty_array_and_an_empty_object_are_different_items(codes: list[Any], repeated: bool) -> None:
+    """Found by the differential test above: the suite read [] and {} as the same item (both an
+    empty tuple), the mock did not. JSON tells them apart; both now do."""
+    op = next(o for o in _spec("letstrade-pos").operations if o.method == "POST" and o.path == "/v1/refund")
+    schema = prose.request_body_schema("letstrade-pos", "POST", "/v1/refund")
+    body = {"code": codes}
+    assert bool(rules.check(rules.compile_operation(op), body)) is repeated
+    assert bool(prose.violations(schema, body)) is repeated
