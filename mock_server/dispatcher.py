@@ -417,7 +417,7 @@ class ApiRuntime:
 _CRLF = "\r\n"
 
 
-_MANAGED = frozenset(("content-length", "transfer-encoding", "date", "server", "connection"))  # aiohttp writes these
+_MANAGED = frozenset(("content-length", "transfer-encoding", "connection"))  # aiohttp writes these itself
 
 
 class _Sent(web.StreamResponse):
@@ -438,7 +438,12 @@ _SENT_KEPT_ALIVE, _SENT_CLOSING = _Sent(True), _Sent(False)
 
 
 def send(
-    request: web.BaseRequest, status: int, headers: dict[str, str], body: bytes | None, closing: bool = False
+    request: web.BaseRequest,
+    status: int,
+    headers: dict[str, str] | list[tuple[str, str]],
+    body: bytes | None,
+    closing: bool = False,
+    reason: str | None = None,
 ) -> web.StreamResponse:
     """Answer `request`: for a plain HTTP/1.1 answer, the status line, headers and body formatted
     here and written in one piece — what aiohttp's `web.Response` writes, byte for byte (the same
@@ -450,7 +455,9 @@ def send(
     one). Anything else — HTTP/1.0, HEAD, 1xx/204/304, a request through the app's routes (whose
     `on_response_prepare` signals may change headers), a header aiohttp sets itself, a header
     holding a tab, a control or a non-ASCII character — is a `web.Response`, aiohttp's own path,
-    unchanged. `closing` ends the connection after the answer."""
+    unchanged. `headers` may be pairs (a name repeated: the proxy's answers); a Date or Server
+    among them is kept in its place instead of the server's own, as aiohttp does. `closing` ends the
+    connection after the answer."""
     method = request.method
     writer = request._payload_writer
     if (
@@ -463,21 +470,28 @@ def send(
         or getattr(request, "_match_info", None) is not None
         or not isinstance(writer, StreamWriter)
     ):
-        return _response(status, headers, body, closing)
-    names = set(map(str.lower, headers))  # header names are case-insensitive
-    probe = "".join(chain.from_iterable(headers.items()))
+        return _response(status, headers, body, closing, reason)
+    if isinstance(headers, dict):
+        pairs: Any = headers.items()
+        names = set(map(str.lower, headers))  # header names are case-insensitive
+    else:
+        pairs = headers
+        names = {name.lower() for name, _ in headers}
+    probe = "".join(chain.from_iterable(pairs)) + (reason or "")
     if not _MANAGED.isdisjoint(names) or not probe.isascii() or not probe.isprintable():  # a tab, a control
-        return _response(status, headers, body, closing)
-    own = "\r\n".join(map(": ".join, headers.items()))
+        return _response(status, headers, body, closing, reason)
+    own = "\r\n".join(map(": ".join, pairs))
     transport = writer.transport
     if transport is None or transport.is_closing():
-        return _response(status, headers, body, closing)  # aiohttp's own refusal of a gone client
+        return _response(status, headers, body, closing, reason)  # aiohttp's own refusal of a gone client
     keep_alive = request.keep_alive and not closing
     length = len(body) if body else 0
     typed = "" if not length or "content-type" in names else "Content-Type: application/octet-stream\r\n"
+    dated = "" if "date" in names else f"Date: {rfc822_formatted_time()}\r\n"
+    signed = "" if "server" in names else f"Server: {SERVER_SOFTWARE}\r\n"
     data = (
-        f"HTTP/1.1 {status} {REASON_PHRASES.get(status, '')}\r\n{own}{_CRLF if own else ''}"
-        f"Content-Length: {length}\r\n{typed}Date: {rfc822_formatted_time()}\r\nServer: {SERVER_SOFTWARE}\r\n"
+        f"HTTP/1.1 {status} {REASON_PHRASES.get(status, '') if reason is None else reason}\r\n"
+        f"{own}{_CRLF if own else ''}Content-Length: {length}\r\n{typed}{dated}{signed}"
         f"{'' if keep_alive else 'Connection: close' + _CRLF}\r\n"
     ).encode("ascii")
     if body:
@@ -485,7 +499,7 @@ def send(
     writer.length = length
     writer.output_size += len(data)
     writer._eof = True
-    batch: WriteBatch | None = getattr(request.protocol, "batch", None)
+    batch: WriteBatch | None = getattr(request.protocol._manager, "batch", None)  # a server's own
     if batch is not None and keep_alive:
         batch.write(transport, data)
     else:  # it leaves now: aiohttp closes the transport after a closing answer
@@ -497,8 +511,14 @@ def send(
     return _SENT_KEPT_ALIVE if keep_alive else _SENT_CLOSING
 
 
-def _response(status: int, headers: dict[str, str], body: bytes | None, closing: bool) -> web.Response:
-    response = web.Response(body=body, status=status, headers=headers)
+def _response(
+    status: int,
+    headers: dict[str, str] | list[tuple[str, str]],
+    body: bytes | None,
+    closing: bool,
+    reason: str | None = None,
+) -> web.Response:
+    response = web.Response(body=body, status=status, reason=reason, headers=headers)
     if closing:
         response.force_close()
     return response
@@ -803,12 +823,11 @@ class EnvelopedRequestHandler(HttpProtocol):
     the one that began the latest chunk starting with a request line (a long URL or head spans
     several chunks)."""
 
-    __slots__ = ("_latest_head", "_request_head", "batch")
+    __slots__ = ("_latest_head", "_request_head")
 
     def __init__(self, manager: EnvelopedServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._request_head = self._latest_head = b""
-        self.batch = manager.batch  # `send` writes kept-alive answers through it
 
     def data_received(self, data: bytes) -> None:
         self._latest_head = data[:_SEEN_BYTES]
@@ -869,7 +888,7 @@ class EnvelopedServer(Server):
     `AppRunner` into this (the runner builds its server itself)."""
 
     mounts: Mounts
-    batch: WriteBatch
+    batch: WriteBatch  # `send` writes kept-alive answers through it
 
     def __call__(self) -> HttpProtocol:
         return EnvelopedRequestHandler(self, loop=self._loop, **self._kwargs)

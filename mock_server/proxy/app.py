@@ -30,7 +30,7 @@ from yarl import URL
 
 from mock_server.apis.registry import definitions
 from mock_server.clock import isoformat
-from mock_server.dispatcher import dump_json
+from mock_server.dispatcher import WriteBatch, dump_json, send
 from mock_server.drift.har import HarWriter, build_entry, redact_header
 from mock_server.drift.speccheck import ApiSpec, Check, Checker, load_api
 from mock_server.envelopes import ENVELOPES, Envelope
@@ -323,7 +323,7 @@ async def _forward(
         log.exception("recording %s %s failed", upstream.slug, path)
 
     out_headers = [(k, v) for k, v in answer_pairs if k.lower() not in HOP_BY_HOP]
-    return web.Response(body=payload, status=status, reason=status_text or None, headers=out_headers)
+    return send(request, status, out_headers, payload, reason=status_text or None)
 
 
 def _record(
@@ -486,6 +486,7 @@ async def start_proxy_runner(state: ProxyState) -> web.AppRunner:
     assert server is not None
     routed: Handler = server.request_handler
     direct = proxy_handler(state)
+    server.batch = WriteBatch()  # type: ignore[attr-defined]  # answers leave once per pass (`dispatcher.send`)
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         if "Expect" in request.headers:

@@ -131,16 +131,20 @@ SHAPES: list[dict[str, Any]] = [
     {"body": b"x", "headers": {"content-length": "1"}},  # one it manages, in another case
     {"body": b"gone", "headers": {"Content-Type": "text/plain"}, "status": 410},
     {"body": b"{}", "headers": {"content-type": "application/json"}},  # its own type, lower case: no other
+    # a Date and a Server of its own (the proxy forwards the vendor's) stay where they are, no second
+    {"body": b"{}", "headers": {"Server": "vendor/1", "X-A": "1", "Date": "Mon, 01 Jan 2024 00:00:00 GMT"}},
+    {"body": b"no", "headers": {"X-B": "2"}, "status": 418, "reason": "Not Today"},  # the vendor's reason
+    {"body": b"odd", "headers": [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]},  # pairs, a name twice
 ]
 
 
 async def _shapes(lean: bool) -> list[bytes]:
     async def answer(request: web.BaseRequest) -> web.StreamResponse:
         shape = SHAPES[int(request.path.strip("/"))]
-        status, headers, body = shape.get("status", 200), shape["headers"], shape["body"]
+        status, headers, body, reason = shape.get("status", 200), shape["headers"], shape["body"], shape.get("reason")
         if lean:
-            return dispatcher.send(request, status, headers, body)
-        return web.Response(body=body, status=status, headers=headers)
+            return dispatcher.send(request, status, headers, body, reason=reason)
+        return web.Response(body=body, status=status, reason=reason, headers=headers)
 
     server = web.Server(answer, access_log=None)
     runner = web.ServerRunner(server, handle_signals=False)
