@@ -45,6 +45,7 @@ from mock_server.errors import (
     ValidationFailed,
 )
 from mock_server.spec import Operation, Router, Spec
+from mock_server.write_batch import WriteBatch
 
 if TYPE_CHECKING:
     from mock_server.tenants import TenantRegistry
@@ -522,37 +523,6 @@ def _response(
     if closing:
         response.force_close()
     return response
-
-
-class WriteBatch:
-    """The answers of one pass of the event loop, written together at the start of the next pass
-    (before it reads anything new), instead of each as it is made (issue 20). Each write to a
-    socket whose reader sleeps wakes that reader; on one host, with the client on another core,
-    that wake-up was the largest single cost of an answer (14 % of a GET's CPU: the kernel's
-    `sock_def_readable`). Written together, a pass's answers wake a client once. An answer waits
-    at most for the rest of its pass; per connection the order is kept (a pipelined request is
-    handled in a later pass, after this flush). Only kept-alive answers wait: one that closes its
-    connection leaves at once, before aiohttp closes the transport."""
-
-    __slots__ = ("_pending",)
-
-    def __init__(self) -> None:
-        self._pending: list[tuple[asyncio.Transport, bytes]] = []
-
-    def write(self, transport: asyncio.Transport, data: bytes) -> None:
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self._pending.append((transport, data))
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for transport, data in pending:
-            if transport.is_closing():  # the client went away meanwhile: as a write to it would
-                continue
-            try:
-                transport.write(data)
-            except Exception:  # one broken transport must not keep the others' answers
-                log.exception("writing an answer failed")
 
 
 class _Pinned:

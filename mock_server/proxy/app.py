@@ -30,13 +30,14 @@ from yarl import URL
 
 from mock_server.apis.registry import definitions
 from mock_server.clock import isoformat
-from mock_server.dispatcher import WriteBatch, dump_json, send
+from mock_server.dispatcher import dump_json, send
 from mock_server.drift.har import HarWriter, build_entry, redact_header
 from mock_server.drift.speccheck import ApiSpec, Check, Checker, load_api
 from mock_server.envelopes import ENVELOPES, Envelope
 from mock_server.errors import MockError, PayloadTooLarge
 from mock_server.journal import Journal, JournalEntry
 from mock_server.proxy.upstream import UpstreamConnectionError, UpstreamPool, UpstreamProtocolError
+from mock_server.write_batch import WriteBatch
 
 log = logging.getLogger("mock_server.proxy")
 

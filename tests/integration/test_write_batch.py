@@ -1,5 +1,5 @@
 """The pipeline's kept-alive answers leave together, at the start of the event loop's next pass
-(`dispatcher.WriteBatch`, issue 20): each one reaches its own connection, in the order its
+(`WriteBatch`, issue 20): each one reaches its own connection, in the order its
 requests came (pipelined requests too, whichever path wrote each answer), an answer closing
 its connection still leaves before the close, and a broken or closed transport costs no one
 else's answer."""
@@ -19,6 +19,7 @@ from aiohttp import web
 from mock_server import dispatcher
 from mock_server.app import create_app, start_runner
 from mock_server.settings import Settings
+from mock_server.write_batch import WriteBatch
 
 T = TypeVar("T")
 LOOPS = ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
@@ -51,7 +52,7 @@ def test_a_pass_s_answers_leave_together_at_the_next_pass(caplog: pytest.LogCapt
     async def scenario() -> None:
         flushes = 0
 
-        class Counted(dispatcher.WriteBatch):
+        class Counted(WriteBatch):
             def flush(self) -> None:
                 nonlocal flushes
                 flushes += 1
@@ -125,13 +126,13 @@ def test_pipelined_answers_come_back_in_order_whichever_path_wrote_them(
     loop: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batched: list[bytes] = []
-    write = dispatcher.WriteBatch.write
+    write = WriteBatch.write
 
-    def spied(self: dispatcher.WriteBatch, transport: Any, data: bytes) -> None:
+    def spied(self: WriteBatch, transport: Any, data: bytes) -> None:
         batched.append(data)
         write(self, transport, data)
 
-    monkeypatch.setattr(dispatcher.WriteBatch, "write", spied)
+    monkeypatch.setattr(WriteBatch, "write", spied)
 
     async def scenario() -> list[tuple[int, bytes]]:
         runner, port, auth, uuids = await _server()
