@@ -6,7 +6,6 @@ answer, and aiohttp's own for the rest (HEAD, HTTP/1.0, no body)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import re
 from typing import Any
@@ -17,25 +16,11 @@ from aiohttp import web
 from mock_server import dispatcher
 from mock_server.app import create_app, start_runner
 from mock_server.settings import Settings
-
-LOOPS = ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
-    importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed here"))]  # fmt: skip
+from tests.integration.raw_http import LOOPS, exchange, request_bytes, run_on
 
 
 async def _raw(port: int, data: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    await writer.drain()
-    answer = await asyncio.wait_for(reader.read(), 10)  # every exchange ends with Connection: close
-    writer.close()
-    return re.sub(rb"\r\nDate: [^\r]*", b"\r\nDate: (now)", answer)
-
-
-def _request(method: str, path: str, headers: dict[str, str], body: bytes = b"", version: str = "1.1") -> bytes:
-    lines = [f"{method} {path} HTTP/{version}", "Host: 127.0.0.1:1", *(f"{k}: {v}" for k, v in headers.items())]
-    if body:
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return re.sub(rb"\r\nDate: [^\r]*", b"\r\nDate: (now)", await exchange(port, data))
 
 
 async def _exchanges() -> tuple[list[bytes], int]:
@@ -56,13 +41,13 @@ async def _exchanges() -> tuple[list[bytes], int]:
     answers: list[bytes] = []
     try:
         close = {"Connection": "close"}
-        await _raw(port, _request("POST", "/__admin/clock", {**close, "Content-Type": "application/json"},
+        await _raw(port, request_bytes("POST", "/__admin/clock", {**close, "Content-Type": "application/json"},
                                   b'{"set": "2026-03-02T09:00:00Z", "frozen": true}'))  # fmt: skip
-        credentials = await _raw(port, _request("GET", "/__admin/credentials", close))
+        credentials = await _raw(port, request_bytes("GET", "/__admin/credentials", close))
         key = json.loads(credentials.split(b"\r\n\r\n", 1)[1])["customtrades"]["api_key"]
         auth = {"Authorization": f"Bearer {key}"}
         body = b'{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}'
-        created = await _raw(port, _request("POST", "/customtrades/v1/customers",
+        created = await _raw(port, request_bytes("POST", "/customtrades/v1/customers",
                                             {**auth, **close, "Content-Type": "application/json"}, body))  # fmt: skip
         uuid = json.loads(created.split(b"\r\n\r\n", 1)[1])["data"]["uuid"]
         one = f"/customtrades/v1/customers/{uuid}"
@@ -70,21 +55,21 @@ async def _exchanges() -> tuple[list[bytes], int]:
         unknown = "/customtrades/v1/customers/00000000-0000-4000-8000-000000000000"
         json_auth = {**auth, **close, "Content-Type": "application/json"}
         plain = [
-            _request("GET", one, {**auth, **close}),  # 200 with the domain's headers
-            _request("GET", one, auth) + _request("GET", one, {**auth, **close}),  # kept alive, then closed
-            _request("GET", unknown, {**auth, **close}),  # 404 in the envelope
-            _request("DELETE", "/customtrades/v1/customers", {**auth, **close}),  # 405 with Allow
-            _request("POST", "/customtrades/v1/customers", json_auth, b'{"first_name": 1}'),  # 400
-            _request("GET", "/customtrades/v1/customers", close),  # 401
-            _request("GET", "/loke/nowhere", close),  # another API's envelope
+            request_bytes("GET", one, {**auth, **close}),  # 200 with the domain's headers
+            request_bytes("GET", one, auth) + request_bytes("GET", one, {**auth, **close}),  # kept alive, then closed
+            request_bytes("GET", unknown, {**auth, **close}),  # 404 in the envelope
+            request_bytes("DELETE", "/customtrades/v1/customers", {**auth, **close}),  # 405 with Allow
+            request_bytes("POST", "/customtrades/v1/customers", json_auth, b'{"first_name": 1}'),  # 400
+            request_bytes("GET", "/customtrades/v1/customers", close),  # 401
+            request_bytes("GET", "/loke/nowhere", close),  # another API's envelope
         ]
         for request in plain:
             answers.append(await _raw(port, request))
         lean_misses = through_aiohttp
         for request in (
-            _request("HEAD", one, {**auth, **close}),
-            _request("GET", one, auth, version="1.0"),
-            _request("DELETE", "/__admin/requests", close),  # 204: no body
+            request_bytes("HEAD", one, {**auth, **close}),
+            request_bytes("GET", one, auth, version="1.0"),
+            request_bytes("DELETE", "/__admin/requests", close),  # 204: no body
         ):
             answers.append(await _raw(port, request))
     finally:
@@ -98,11 +83,7 @@ def _run(loop: str, lean: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[b
         if not lean:  # every answer the way aiohttp writes a web.Response
             patch.setattr(dispatcher, "send", lambda request, status, headers, body, closing=False:
                           dispatcher._response(status, headers, body, closing))  # fmt: skip
-        if loop == "uvloop":
-            import uvloop
-
-            return uvloop.run(_exchanges())
-        return asyncio.run(_exchanges())
+        return run_on(loop, _exchanges())
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -153,7 +134,7 @@ async def _shapes(lean: bool) -> list[bytes]:
     await site.start()
     port = runner.addresses[0][1]
     try:
-        return [await _raw(port, _request("GET", f"/{i}", {"Connection": "close"})) for i in range(len(SHAPES))]
+        return [await _raw(port, request_bytes("GET", f"/{i}", {"Connection": "close"})) for i in range(len(SHAPES))]
     finally:
         await runner.cleanup()
 

@@ -7,11 +7,9 @@ else's answer."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -20,18 +18,9 @@ from mock_server import dispatcher
 from mock_server.app import create_app, start_runner
 from mock_server.settings import Settings
 from mock_server.write_batch import WriteBatch
+from tests.integration.raw_http import LOOPS, exchange, request_bytes, run_on
 
-T = TypeVar("T")
-LOOPS = ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
-    importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed here"))]  # fmt: skip
-
-
-def _run(loop: str, coroutine: Coroutine[Any, Any, T]) -> T:
-    if loop == "uvloop":  # its own I/O callbacks run outside the ready queue: the order must hold there too
-        import uvloop
-
-        return uvloop.run(coroutine)
-    return asyncio.run(coroutine)
+UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 
 class _Transport:
@@ -74,11 +63,6 @@ def test_a_pass_s_answers_leave_together_at_the_next_pass(caplog: pytest.LogCapt
     assert "writing an answer failed" in caplog.text  # the broken one is logged, the others written
 
 
-def _request(method: str, path: str, headers: dict[str, str], version: str = "1.1") -> bytes:
-    lines = [f"{method} {path} HTTP/{version}", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
 def _answers(stream: bytes) -> list[tuple[int, bytes]]:
     """(status, body) of each answer in a stream of HTTP/1.1 answers (Content-Length framed)."""
     found = []
@@ -98,27 +82,17 @@ async def _server() -> tuple[web.AppRunner, int, dict[str, str], list[str]]:
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     port = runner.addresses[0][1]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(_request("GET", "/__admin/credentials", {"Connection": "close"}))
+    writer.write(request_bytes("GET", "/__admin/credentials", {"Connection": "close"}))
     credentials = json.loads((await reader.read()).split(b"\r\n\r\n", 1)[1])
     writer.close()
     auth = {"Authorization": f"Bearer {credentials['customtrades']['api_key']}"}
     uuids = []
     for i in range(6):
         body = json.dumps({"first_name": f"Ada{i}", "last_name": "Lovelace"}).encode()
-        head = _request("POST", "/customtrades/v1/customers", {**auth, "Connection": "close",
-                        "Content-Type": "application/json", "Content-Length": str(len(body))})  # fmt: skip
-        created = _answers(await _exchange(port, head + body))
+        fields = {**auth, "Connection": "close", "Content-Type": "application/json"}
+        created = _answers(await exchange(port, request_bytes("POST", "/customtrades/v1/customers", fields, body)))
         uuids.append(json.loads(created[0][1])["data"]["uuid"])
     return runner, port, auth, uuids
-
-
-async def _exchange(port: int, data: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    await writer.drain()
-    stream = await asyncio.wait_for(reader.read(), 10)  # the last request closes the connection
-    writer.close()
-    return stream
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -139,20 +113,20 @@ def test_pipelined_answers_come_back_in_order_whichever_path_wrote_them(
         try:
             pipelined = b"".join(
                 [
-                    _request("GET", f"/customtrades/v1/customers/{uuids[0]}", auth),  # batched
-                    _request("GET", "/customtrades/v1/customers/00000000-0000-4000-8000-000000000000", auth),  # 404
-                    _request("GET", f"/customtrades/v1/customers/{uuids[1]}", auth),
-                    _request("DELETE", "/__admin/requests", {}),  # 204, no body: aiohttp's own path
-                    _request("GET", f"/customtrades/v1/customers/{uuids[2]}", auth),
-                    _request("GET", "/customtrades/v1/customers", {}),  # 401
-                    _request("GET", f"/customtrades/v1/customers/{uuids[3]}", {**auth, "Connection": "close"}),
+                    request_bytes("GET", f"/customtrades/v1/customers/{uuids[0]}", auth),  # batched
+                    request_bytes("GET", f"/customtrades/v1/customers/{UNKNOWN}", auth),  # 404
+                    request_bytes("GET", f"/customtrades/v1/customers/{uuids[1]}", auth),
+                    request_bytes("DELETE", "/__admin/requests", {}),  # 204, no body: aiohttp's own path
+                    request_bytes("GET", f"/customtrades/v1/customers/{uuids[2]}", auth),
+                    request_bytes("GET", "/customtrades/v1/customers", {}),  # 401
+                    request_bytes("GET", f"/customtrades/v1/customers/{uuids[3]}", {**auth, "Connection": "close"}),
                 ]
             )
-            return _answers(await _exchange(port, pipelined))
+            return _answers(await exchange(port, pipelined))
         finally:
             await runner.cleanup()
 
-    answers = _run(loop, scenario())
+    answers = run_on(loop, scenario())
     assert [status for status, _ in answers] == [200, 404, 200, 204, 200, 401, 200]
     got = [json.loads(body)["data"]["uuid"] for status, body in answers if status == 200]
     assert len(set(got)) == 4  # four different customers, in the order asked
@@ -168,7 +142,7 @@ def test_concurrent_connections_each_get_their_own_answers(loop: str) -> None:
         seen = []
         try:
             for uuid in uuids:  # one request at a time on this connection, kept alive
-                writer.write(_request("GET", f"/customtrades/v1/customers/{uuid}", auth))
+                writer.write(request_bytes("GET", f"/customtrades/v1/customers/{uuid}", auth))
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
                 length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
                 seen.append(json.loads(await reader.readexactly(length))["data"]["uuid"])
@@ -185,7 +159,7 @@ def test_concurrent_connections_each_get_their_own_answers(loop: str) -> None:
             await runner.cleanup()
         assert results == plans  # every connection got exactly its own answers, in its order
 
-    _run(loop, scenario())
+    run_on(loop, scenario())
 
 
 def test_a_body_already_here_is_taken_whole_and_still_bounded() -> None:
@@ -200,13 +174,13 @@ def test_a_body_already_here_is_taken_whole_and_still_bounded() -> None:
     with MockServer(Settings(port=0, apis=("customtrades",), customtrades_quota=0, max_body_bytes=64)) as mock:
         key = mock.credentials_cache()["customtrades"]["api_key"]
         fields = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Connection": "close"}
-        head = _request("POST", "/customtrades/v1/customers", {**fields, "Transfer-Encoding": "chunked"})
+        head = request_bytes("POST", "/customtrades/v1/customers", {**fields, "Transfer-Encoding": "chunked"})
         fits = json.dumps({"first_name": "Ada", "last_name": "L", "notes": "x" * 12}).encode()
         over = json.dumps({"first_name": "Ada", "last_name": "L", "notes": "x" * 40}).encode()
         assert len(fits) <= 64 < len(over)
-        (status, body), = _answers(asyncio.run(_exchange(mock.port, head + chunked(fits))))
+        (status, body), = _answers(asyncio.run(exchange(mock.port, head + chunked(fits))))
         assert status == 200 and json.loads(body)["data"]["notes"] == "x" * 12
-        (status, body), = _answers(asyncio.run(_exchange(mock.port, head + chunked(over))))
+        (status, body), = _answers(asyncio.run(exchange(mock.port, head + chunked(over))))
         assert status == 413 and "at most 64" in json.loads(body)["error"]
 
 
