@@ -11,13 +11,14 @@ log = logging.getLogger("mock_server")
 
 class WriteBatch:
     """The answers of one pass of the event loop, written together at the start of the next pass
-    (before it reads anything new), instead of each as it is made. Each write to a socket whose reader sleeps wakes that reader; on one host, with the
-    reader on another core, that wake-up was the largest single cost of an answer (14 % of a GET's
-    CPU: the kernel's `sock_def_readable`). Written together, a pass's writes wake a reader once.
-    A write waits at most for the rest of its pass; per connection the order is kept (what a
-    connection does next is handled in a later pass, after this flush). A write to a transport
-    closing by then is dropped, as the transport itself would drop it. `dispatcher.send` queues
-    only kept-alive answers: one that closes its connection leaves at once."""
+    (before it reads anything new), instead of each as it is made. Each write to a socket whose
+    reader sleeps wakes that reader; on one host, with the reader on another core, that wake-up was
+    the largest single cost of an answer (14 % of a GET's CPU: the kernel's `sock_def_readable`).
+    Written together, a pass's writes wake a reader once. A write waits at most for the rest of its
+    pass; per connection the order is kept (what a connection does next is handled in a later pass,
+    after this flush). A write to a transport closing by then is dropped, as the transport itself
+    would drop it. `dispatcher.send` queues only kept-alive answers: one that closes its connection
+    leaves at once."""
 
     __slots__ = ("_pending",)
 
